@@ -1,0 +1,26 @@
+"""Shared fixtures: the network is loaded once per test session."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Tests run on the CPU whatever the machine has, so results do not depend on a GPU.
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+DATA = Path(__file__).parent / "data"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def net():
+    import zoomdream
+
+    return zoomdream.load_googlenet()
+
+
+@pytest.fixture(scope="session")
+def golden():
+    with np.load(DATA / "golden_subset.npz") as g:
+        return {k: g[k] for k in g.files}

@@ -1,0 +1,213 @@
+"""The Flax port against the independent float64 golden computation, and Caffe's layer
+arithmetic against naive reference implementations."""
+
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import DATA
+from zoomdream import googlenet
+from zoomdream.googlenet import MEAN_BGR
+
+BLOBS = ["conv2/3x3", "inception_3b/output", "inception_4c/output", "inception_4e/output", "inception_5b/output"]
+
+
+def network_input(rgb):
+    """uint8 RGB HWC -> the network's NHWC BGR mean-subtracted input."""
+    return jnp.asarray(rgb[None, :, :, ::-1].astype(np.float32) - MEAN_BGR)
+
+
+@pytest.mark.parametrize("crop", ["224", "odd"])
+def test_activations_match_golden(net, golden, crop):
+    step = int(golden["channel_step"])
+    acts = jax.jit(lambda x: net.activations(x, BLOBS))(network_input(golden[f"rgb_{crop}"]))
+    for blob in BLOBS:
+        ref = golden[f"act_{crop}__{blob.replace('/', '__')}"]
+        got = np.asarray(acts[blob])[0, :, :, ::step]
+        assert got.shape == ref.shape, blob
+        err = np.abs(got - ref).max() / np.abs(ref).max()
+        assert err <= 1e-4, f"{blob}: max abs error {err:.2e} of the blob's max"
+
+
+def test_odd_crop_shapes(net, golden):
+    acts = net.activations(network_input(golden["rgb_odd"]), BLOBS)
+    shapes = {b: acts[b].shape[1:3] for b in BLOBS}
+    assert shapes == {
+        "conv2/3x3": (60, 71),
+        "inception_3b/output": (30, 35),
+        "inception_4c/output": (15, 17),
+        "inception_4e/output": (15, 17),
+        "inception_5b/output": (7, 8),
+    }
+    assert [googlenet.blob_size(b, 241, 283) for b in BLOBS] == list(shapes.values())
+
+
+def test_classifier_matches_golden(net, golden):
+    logits = np.asarray(net.classify(network_input(golden["rgb_224"])))[0]
+    np.testing.assert_array_equal(np.argsort(-logits)[:5], golden["top5_224"])
+    assert np.abs(logits - golden["logits_224"]).max() <= 1e-3
+    assert net.labels[int(golden["top5_224"][0])] == "espresso"
+
+
+@pytest.mark.parametrize("crop", ["224", "odd"])
+def test_input_gradient_matches_golden(net, golden, crop):
+    def loss(x):
+        a = net.activations(x, "inception_4c/output")["inception_4c/output"]
+        return jnp.mean(jnp.square(a))
+
+    value, grad = jax.jit(jax.value_and_grad(loss))(network_input(golden[f"rgb_{crop}"]))
+    grad = np.asarray(grad[0], np.float64)
+    ref = golden[f"grad_{crop}"].astype(np.float64)
+    cosine = (grad * ref).sum() / np.linalg.norm(grad) / np.linalg.norm(ref)
+    assert cosine >= 0.9999
+    assert abs(float(value) - float(golden[f"loss_{crop}"])) <= 1e-4 * float(golden[f"loss_{crop}"])
+
+
+def test_forward_stops_at_deepest_requested_blob(net):
+    """Without the parameters of inception_4 and 5 the forward to 3b must still run: it
+    never touches them. Asking for 4c without them must fail."""
+    shallow = {k: v for k, v in net.params.items() if not k.startswith(("inception_4", "inception_5", "loss3"))}
+    x = jnp.zeros((1, 96, 96, 3))
+    module = net.module
+    out = module.apply({"params": shallow}, x, ("inception_3b/output", "conv2/3x3"))
+    assert out["inception_3b/output"].shape == (1, 12, 12, 480)
+    with pytest.raises(Exception):
+        module.apply({"params": shallow}, x, ("inception_4c/output",))
+
+
+def test_branch_blobs_and_classifier_map(net):
+    x = jax.random.normal(jax.random.key(0), (1, 256, 320, 3)) * 50
+    acts = net.activations(x, ["inception_4d/5x5_reduce", "inception_4d/output", "pool5/7x7_s1", "loss3/classifier"])
+    assert acts["inception_4d/5x5_reduce"].shape == (1, 16, 20, 32)
+    assert acts["inception_4d/output"].shape == (1, 16, 20, 528)
+    assert acts["pool5/7x7_s1"].shape == (1, 2, 4, 1024)
+    assert acts["loss3/classifier"].shape == (1, 2, 4, 1000)
+    np.testing.assert_allclose(net.classify(x), acts["loss3/classifier"].mean(axis=(1, 2)), rtol=1e-5, atol=1e-5)
+
+
+def test_too_small_input_is_refused_with_the_minimum(net):
+    size = googlenet.min_input_size("inception_4c/output")
+    net.activations(jnp.zeros((1, size, size, 3)), "inception_4c/output")
+    with pytest.raises(ValueError, match=f"at least {size} px"):
+        net.activations(jnp.zeros((1, size - 1, size - 1, 3)), "inception_4c/output")
+
+
+def test_layer_table(net):
+    table = {layer.name: layer for layer in net.layers}
+    assert table["conv2/3x3"].channels == 192 and table["conv2/3x3"].stride == 4
+    assert table["inception_4c/output"].channels == 512 and table["inception_4c/output"].stride == 16
+    assert table["inception_4d/5x5_reduce"].channels == 32
+    assert table["inception_3a/pool"].channels == 192
+    assert table["inception_5b/output"].channels == 1024 and table["inception_5b/output"].stride == 32
+    assert table["loss3/classifier"].channels == 1000
+    assert all(layer.note for layer in net.layers)
+    # Channel counts agree with what the network computes.
+    x = jnp.zeros((1, 224, 224, 3))
+    names = [layer.name for layer in net.layers]
+    acts = jax.eval_shape(lambda x: net.activations(x, names), x)
+    for layer in net.layers:
+        assert acts[layer.name].shape[-1] == layer.channels, layer.name
+        assert acts[layer.name].shape[1:3] == googlenet.blob_size(layer.name, 224, 224), layer.name
+        if not layer.name.startswith(("pool5", "loss3")):  # pool5's 7x7 window shrinks the map
+            assert acts[layer.name].shape[1] == 224 // layer.stride, layer.name
+
+
+def test_param_shapes_match_the_module():
+    abstract = jax.eval_shape(
+        lambda: googlenet.GoogLeNetModule().init(jax.random.key(0), jnp.zeros((1, 224, 224, 3)), ("loss3/classifier",))
+    )
+    shapes = jax.tree_util.tree_map(lambda a: tuple(a.shape), abstract["params"])
+    assert shapes == googlenet.param_shapes()
+
+
+def _prototxt_layers(text):
+    """The layers of a prototxt as dicts of their scalar fields (enough for this check)."""
+    layers = []
+    for block in re.split(r"\nlayer \{", text)[1:]:
+        fields = {}
+        for key, value in re.findall(r"\b(name|type|num_output|kernel_size|stride|pad|pool): *\"?([\w./]+)\"?", block):
+            fields.setdefault(key, value)  # the first is the layer's; fillers have a type too
+        layers.append(fields)
+    return layers
+
+
+def test_architecture_follows_deploy_prototxt():
+    proto = {layer["name"]: layer for layer in _prototxt_layers((DATA / "deploy.prototxt").read_text())}
+    shapes = googlenet.param_shapes()
+    convs = [name for name, layer in proto.items() if layer["type"] == "Convolution"]
+    assert set(convs) | {"loss3/classifier"} == set(shapes)
+    for name in convs:
+        k = int(proto[name]["kernel_size"])
+        assert shapes[name]["kernel"][:2] == (k, k), name
+        assert shapes[name]["kernel"][3] == int(proto[name]["num_output"]), name
+    ops = {op.name: op for op in googlenet.ARCHITECTURE}
+    for name, layer in proto.items():
+        if name in ops and layer["type"] in ("Convolution", "Pooling"):
+            assert ops[name].stride == int(layer.get("stride", 1)), name
+            assert ops[name].pad == int(layer.get("pad", 0)), name
+            assert ops[name].kernel == int(layer["kernel_size"]), name
+    main_path_pools = [n for n, layer in proto.items() if layer["type"] == "Pooling" and not n.endswith("/pool")]
+    assert main_path_pools == [
+        op.name for op in googlenet.ARCHITECTURE if op.kind in ("maxpool", "avgpool")
+    ]
+    assert [n for n, layer in proto.items() if layer["type"] == "LRN"] == [
+        op.name for op in googlenet.ARCHITECTURE if op.kind == "lrn"
+    ]
+
+
+# ---- Caffe arithmetic against naive loops -------------------------------------------------
+
+
+def naive_max_pool(x, k, s, p):
+    n, h, w, c = x.shape
+    oh, ow = googlenet.caffe_pool_size(h, k, s, p), googlenet.caffe_pool_size(w, k, s, p)
+    out = np.empty((n, oh, ow, c), x.dtype)
+    for i in range(oh):
+        for j in range(ow):
+            y0, x0 = max(i * s - p, 0), max(j * s - p, 0)
+            y1, x1 = min(i * s - p + k, h), min(j * s - p + k, w)
+            out[:, i, j] = x[:, y0:y1, x0:x1].max(axis=(1, 2))
+    return out
+
+
+def naive_avg_pool(x, k, s):
+    n, h, w, c = x.shape
+    oh, ow = googlenet.caffe_pool_size(h, k, s, 0), googlenet.caffe_pool_size(w, k, s, 0)
+    out = np.empty((n, oh, ow, c), x.dtype)
+    for i in range(oh):
+        for j in range(ow):
+            out[:, i, j] = x[:, i * s : min(i * s + k, h), j * s : min(j * s + k, w)].mean(axis=(1, 2))
+    return out
+
+
+@pytest.mark.parametrize("h,w", [(112, 112), (151, 129), (18, 9), (7, 8)])
+@pytest.mark.parametrize("k,s,p", [(3, 2, 0), (3, 1, 1)])
+def test_max_pool_is_caffe_ceil_mode(h, w, k, s, p):
+    x = np.random.default_rng(h * w).normal(size=(1, h, w, 4)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(googlenet.max_pool_caffe(jnp.asarray(x), k, s, p)), naive_max_pool(x, k, s, p))
+
+
+def test_caffe_pool_sizes():
+    assert googlenet.caffe_pool_size(112, 3, 2, 0) == 56  # floor would give 55
+    assert googlenet.caffe_pool_size(121, 3, 2, 0) == 60
+    assert googlenet.caffe_pool_size(142, 3, 2, 0) == 71
+    assert googlenet.caffe_pool_size(35, 3, 1, 1) == 35
+
+
+@pytest.mark.parametrize("h,w", [(7, 7), (7, 8), (9, 12)])
+def test_avg_pool_is_caffe_ceil_mode(h, w):
+    x = np.random.default_rng(0).normal(size=(1, h, w, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(googlenet.avg_pool_caffe(jnp.asarray(x), 7, 1)), naive_avg_pool(x, 7, 1), rtol=1e-6, atol=1e-6)
+
+
+def test_lrn_matches_caffe_formula():
+    x = np.random.default_rng(1).uniform(0, 300, size=(1, 3, 4, 11)).astype(np.float64)
+    ref = np.empty_like(x)
+    for c in range(11):
+        window = x[..., max(c - 2, 0) : c + 3]
+        ref[..., c] = x[..., c] / (1 + 1e-4 / 5 * (window**2).sum(-1)) ** 0.75
+    got = np.asarray(googlenet.local_response_norm(jnp.asarray(x, jnp.float32)))
+    np.testing.assert_allclose(got, ref, rtol=2e-6)

@@ -1,0 +1,440 @@
+"""BVLC GoogLeNet (Inception v1) in Flax, computing what Caffe computes.
+
+The network follows Caffe's ``deploy.prototxt`` for ``bvlc_googlenet`` from ``data`` to
+``loss3/classifier``. Every intermediate result is addressed by its Caffe blob name
+(``conv2/3x3``, ``inception_4c/output``, ``inception_4d/5x5_reduce``...), the names the 2015
+DeepDream notebook used, so presets read like its examples.
+
+Three details make a port Caffe-exact rather than merely similar:
+
+* Caffe pools with **ceil mode**: ``out = ceil((in + 2*pad - k) / stride) + 1``, then drops
+  the last window if it would start inside the bottom/right padding. Flax's ``SAME`` and
+  ``VALID`` give other sizes on odd inputs (pool1 of a 241 px input is 60 rows in Caffe,
+  61 with ``SAME``, 60 with ``VALID`` but then 29 instead of 30 one pool later).
+* **LRN** across channels: ``b = a / (1 + alpha/n * sum_{window of n channels} a^2)^beta``,
+  with n = 5, alpha = 1e-4, beta = 0.75 (Caffe divides alpha by the window size).
+* ReLUs are in place in Caffe, so a convolution's blob is its output *after* the ReLU.
+
+Input: NHWC float32, BGR channel order, 0..255 scale minus :data:`MEAN_BGR`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Iterable, Mapping, Sequence
+
+import flax.linen as nn
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# The ImageNet mean of the training images, rounded, in BGR order: what the network's
+# input has subtracted. (dream.ipynb used 104, 116, 122; Caffe's mean file averages to
+# 104.0, 116.7, 122.7.)
+MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
+
+# Inception module widths: 1x1, 3x3_reduce, 3x3, 5x5_reduce, 5x5, pool_proj.
+_INCEPTION_WIDTHS = {
+    "inception_3a": (64, 96, 128, 16, 32, 32),
+    "inception_3b": (128, 128, 192, 32, 96, 64),
+    "inception_4a": (192, 96, 208, 16, 48, 64),
+    "inception_4b": (160, 112, 224, 24, 64, 64),
+    "inception_4c": (128, 128, 256, 24, 64, 64),
+    "inception_4d": (112, 144, 288, 32, 64, 64),
+    "inception_4e": (256, 160, 320, 32, 128, 128),
+    "inception_5a": (256, 160, 320, 32, 128, 128),
+    "inception_5b": (384, 192, 384, 48, 128, 128),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Op:
+    """One Caffe layer of the main path. ``kind`` is conv, maxpool, avgpool, lrn,
+    inception or classifier; the numbers are those of the prototxt."""
+
+    kind: str
+    name: str
+    features: int = 0
+    kernel: int = 0
+    stride: int = 1
+    pad: int = 0
+
+
+def _inception(name: str) -> Op:
+    return Op("inception", name, features=sum(_INCEPTION_WIDTHS[name][i] for i in (0, 2, 4, 5)))
+
+
+# The main path of deploy.prototxt, in order. The inception modules expand into their
+# branches in ``GoogLeNetModule._inception``.
+ARCHITECTURE: tuple[Op, ...] = (
+    Op("conv", "conv1/7x7_s2", 64, kernel=7, stride=2, pad=3),
+    Op("maxpool", "pool1/3x3_s2", kernel=3, stride=2),
+    Op("lrn", "pool1/norm1"),
+    Op("conv", "conv2/3x3_reduce", 64, kernel=1),
+    Op("conv", "conv2/3x3", 192, kernel=3, pad=1),
+    Op("lrn", "conv2/norm2"),
+    Op("maxpool", "pool2/3x3_s2", kernel=3, stride=2),
+    _inception("inception_3a"),
+    _inception("inception_3b"),
+    Op("maxpool", "pool3/3x3_s2", kernel=3, stride=2),
+    _inception("inception_4a"),
+    _inception("inception_4b"),
+    _inception("inception_4c"),
+    _inception("inception_4d"),
+    _inception("inception_4e"),
+    Op("maxpool", "pool4/3x3_s2", kernel=3, stride=2),
+    _inception("inception_5a"),
+    _inception("inception_5b"),
+    Op("avgpool", "pool5/7x7_s1", kernel=7, stride=1),
+    Op("classifier", "loss3/classifier", 1000),
+)
+
+_BRANCHES = ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool", "pool_proj", "output")
+
+# What each stage tends to draw when dreamed, from the 2015 notebook's and blog post's
+# observations and from looking at zoomdream's own renders.
+_NOTES = {
+    "conv1": "edges and colour fringes; barely changes the picture",
+    "pool1": "edges and colour fringes",
+    "conv2/3x3_reduce": "fine colour noise",
+    "conv2": "fine strokes, hatching and brush-like lines",
+    "pool2": "fine strokes and hatching",
+    "inception_3a": "strokes, simple repeating textures",
+    "inception_3b": "swirls, waves, stripes and woven textures",
+    "pool3": "swirls and textures",
+    "inception_4a": "eyes begin; mosaics and ornamental patterns",
+    "inception_4b": "eyes, scales, leafy ornaments",
+    "inception_4c": "the classic puppy-slugs: eyes, fur, dog snouts, pagodas",
+    "inception_4d": "dog and animal faces, many of them",
+    "inception_4e": "whole animals, heads, birds and buildings",
+    "pool4": "animals and objects",
+    "inception_5a": "objects and scenes, abstract at small sizes",
+    "inception_5b": "large abstract objects; needs big canvases",
+    "pool5": "one vector per 7x7 window: global content",
+    "loss3": "class logits: dream a class (see class objectives)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerInfo:
+    """A dreamable blob: its Caffe name, channel count, stride relative to the input,
+    the index of its stage on the main path, and what it tends to draw."""
+
+    name: str
+    channels: int
+    stride: int
+    stage: int
+    note: str
+
+
+def _note(name: str) -> str:
+    if name in _NOTES:
+        return _NOTES[name]
+    return _NOTES.get(name.split("/")[0], "")
+
+
+def _build_layer_table(num_classes: int = 1000) -> tuple[LayerInfo, ...]:
+    table = []
+    stride, channels = 1, 3
+    for stage, op in enumerate(ARCHITECTURE):
+        if op.kind in ("conv", "maxpool"):
+            stride *= op.stride
+        if op.kind in ("conv", "inception", "classifier"):
+            channels = num_classes if op.kind == "classifier" else op.features
+        if op.kind == "inception":
+            w = _INCEPTION_WIDTHS[op.name]
+            widths = dict(zip(_BRANCHES, (w[0], w[1], w[2], w[3], w[4], channels_in, w[5], channels)))
+            for branch in _BRANCHES:
+                note = _note(op.name) if branch == "output" else f"{branch} branch of {op.name}"
+                table.append(LayerInfo(f"{op.name}/{branch}", widths[branch], stride, stage, note))
+        else:
+            table.append(LayerInfo(op.name, channels, stride, stage, _note(op.name)))
+        channels_in = channels
+    return tuple(table)
+
+
+LAYERS: tuple[LayerInfo, ...] = _build_layer_table()
+LAYER_NAMES: tuple[str, ...] = tuple(layer.name for layer in LAYERS)
+_STAGE = {layer.name: layer.stage for layer in LAYERS}
+
+
+def layer_info(name: str) -> LayerInfo:
+    """The table row of blob ``name``; ``KeyError`` naming close matches if unknown."""
+    for layer in LAYERS:
+        if layer.name == name:
+            return layer
+    raise KeyError(unknown_layer_message(name))
+
+
+def unknown_layer_message(name: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, LAYER_NAMES, n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return f"unknown layer {name!r}{hint}; valid layers: {', '.join(LAYER_NAMES)}"
+
+
+def depth(name: str) -> int:
+    """Index of the main-path stage that produces blob ``name`` (deeper is larger)."""
+    if name not in _STAGE:
+        raise KeyError(unknown_layer_message(name))
+    return _STAGE[name]
+
+
+# ----------------------------------------------------------------------------------------
+# Caffe's size arithmetic
+
+
+def caffe_pool_size(size: int, kernel: int, stride: int, pad: int) -> int:
+    """Output length of a Caffe pooling layer (ceil mode, with Caffe's last-window rule)."""
+    out = int(math.ceil((size + 2 * pad - kernel) / stride)) + 1
+    if pad > 0 and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def _conv_size(size: int, kernel: int, stride: int, pad: int) -> int:
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def blob_size(name: str, height: int, width: int) -> tuple[int, int]:
+    """Spatial size (h, w) of blob ``name`` for an input of ``height`` x ``width``.
+
+    A size of zero or less means the input is too small to reach that blob.
+    """
+    target = depth(name)
+    hw = [height, width]
+    for stage, op in enumerate(ARCHITECTURE[: target + 1]):
+        if op.kind == "conv":
+            hw = [_conv_size(s, op.kernel, op.stride, op.pad) for s in hw]
+        elif op.kind == "maxpool":
+            hw = [caffe_pool_size(s, op.kernel, op.stride, op.pad) if s > 0 else 0 for s in hw]
+        elif op.kind == "avgpool":
+            # Caffe rejects pool5 inputs smaller than its 7x7 window; zoomdream shrinks the
+            # window to the input instead, so small canvases still classify.
+            hw = [caffe_pool_size(s, min(op.kernel, s), op.stride, op.pad) if s > 0 else 0 for s in hw]
+    return hw[0], hw[1]
+
+
+def min_input_size(name: str) -> int:
+    """Smallest square input (pixels) whose blob ``name`` has at least one position."""
+    size = 1
+    while min(blob_size(name, size, size)) < 1:
+        size += 1
+    return size
+
+
+# ----------------------------------------------------------------------------------------
+# Layers Flax does not have in Caffe's form
+
+
+def max_pool_caffe(x: jax.Array, kernel: int, stride: int, pad: int = 0) -> jax.Array:
+    """Max pooling over NHWC with Caffe's ceil-mode output size."""
+    pads = [(0, 0)]
+    for size in x.shape[1:3]:
+        out = caffe_pool_size(size, kernel, stride, pad)
+        pads.append((pad, (out - 1) * stride + kernel - size - pad))
+    pads.append((0, 0))
+    return jax.lax.reduce_window(
+        x, -jnp.inf, jax.lax.max, (1, kernel, kernel, 1), (1, stride, stride, 1), pads
+    )
+
+
+def avg_pool_caffe(x: jax.Array, kernel: int, stride: int) -> jax.Array:
+    """Average pooling (no padding) with Caffe's ceil mode: a window that hangs over the
+    bottom/right edge averages only the pixels it covers, as Caffe's AVE pooling does."""
+    kh, kw = min(kernel, x.shape[1]), min(kernel, x.shape[2])
+    pads = [(0, 0)]
+    for size, k in ((x.shape[1], kh), (x.shape[2], kw)):
+        out = caffe_pool_size(size, k, stride, 0)
+        pads.append((0, (out - 1) * stride + k - size))
+    pads.append((0, 0))
+    window, strides = (1, kh, kw, 1), (1, stride, stride, 1)
+    total = jax.lax.reduce_window(x, 0.0, jax.lax.add, window, strides, pads)
+    ones = jnp.ones((1, x.shape[1], x.shape[2], 1), x.dtype)
+    count = jax.lax.reduce_window(ones, 0.0, jax.lax.add, window, strides, pads)
+    return total / count
+
+
+def local_response_norm(
+    x: jax.Array, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0
+) -> jax.Array:
+    """Caffe's ACROSS_CHANNELS LRN on NHWC input.
+
+    The windowed sum of squares over channels is a matmul with a banded 0/1 matrix: one
+    dense op that is fast on every backend and differentiates cleanly.
+    """
+    channels = x.shape[-1]
+    idx = np.arange(channels)
+    band = (np.abs(idx[:, None] - idx[None, :]) <= size // 2).astype(np.float32)
+    window_sum = jnp.matmul(x * x, band, precision=jax.lax.Precision.HIGHEST)
+    return x * (k + (alpha / size) * window_sum) ** (-beta)
+
+
+# ----------------------------------------------------------------------------------------
+# The module
+
+
+def _deepest(names: Iterable[str]) -> int:
+    return max(depth(n) for n in names)
+
+
+class GoogLeNetModule(nn.Module):
+    """GoogLeNet as a Flax module whose parameters are named after Caffe's layers.
+
+    ``__call__(x, names)`` returns ``{name: blob}`` for the requested Caffe blob names and
+    computes nothing past the deepest of them. ``names`` must be a tuple of strings (it
+    selects code, so it is static under ``jax.jit``).
+    """
+
+    num_classes: int = 1000
+
+    def _conv(self, x, name, features, kernel, stride=1, pad=0):
+        conv = nn.Conv(
+            features,
+            (kernel, kernel),
+            strides=(stride, stride),
+            padding=((pad, pad), (pad, pad)),
+            name=name,
+        )
+        return nn.relu(conv(x))
+
+    def _inception(self, x, name, blobs):
+        w = _INCEPTION_WIDTHS[name]
+        b = {}
+        b["1x1"] = self._conv(x, f"{name}/1x1", w[0], 1)
+        b["3x3_reduce"] = self._conv(x, f"{name}/3x3_reduce", w[1], 1)
+        b["3x3"] = self._conv(b["3x3_reduce"], f"{name}/3x3", w[2], 3, pad=1)
+        b["5x5_reduce"] = self._conv(x, f"{name}/5x5_reduce", w[3], 1)
+        b["5x5"] = self._conv(b["5x5_reduce"], f"{name}/5x5", w[4], 5, pad=2)
+        b["pool"] = max_pool_caffe(x, 3, 1, 1)
+        b["pool_proj"] = self._conv(b["pool"], f"{name}/pool_proj", w[5], 1)
+        b["output"] = jnp.concatenate([b["1x1"], b["3x3"], b["5x5"], b["pool_proj"]], axis=-1)
+        for branch, value in b.items():
+            blobs[f"{name}/{branch}"] = value
+        return b["output"]
+
+    @nn.compact
+    def __call__(self, x: jax.Array, names: Sequence[str]) -> dict[str, jax.Array]:
+        if x.ndim != 4 or x.shape[-1] != 3:
+            raise ValueError(f"expected an NHWC batch with 3 (BGR) channels, got shape {x.shape}")
+        names = tuple(names)
+        last = _deepest(names)
+        deepest_name = max(names, key=depth)
+        reach = blob_size(deepest_name, x.shape[1], x.shape[2])
+        if min(reach) < 1:
+            raise ValueError(
+                f"input {x.shape[2]}x{x.shape[1]} is too small to reach {deepest_name}: "
+                f"it needs at least {min_input_size(deepest_name)} px on each side"
+            )
+        blobs: dict[str, jax.Array] = {}
+        for stage, op in enumerate(ARCHITECTURE[: last + 1]):
+            if op.kind == "conv":
+                x = self._conv(x, op.name, op.features, op.kernel, op.stride, op.pad)
+            elif op.kind == "maxpool":
+                x = max_pool_caffe(x, op.kernel, op.stride, op.pad)
+            elif op.kind == "lrn":
+                x = local_response_norm(x)
+            elif op.kind == "inception":
+                x = self._inception(x, op.name, blobs)
+            elif op.kind == "avgpool":
+                x = avg_pool_caffe(x, op.kernel, op.stride)
+            elif op.kind == "classifier":
+                # Caffe's InnerProduct on pool5, applied at every pool5 position: at 224 px
+                # there is exactly one and this is Caffe's layer; larger inputs get a map.
+                x = nn.Dense(self.num_classes, name=op.name)(x)
+            blobs.setdefault(op.name, x)
+        return {name: blobs[name] for name in names}
+
+
+def param_shapes(num_classes: int = 1000) -> dict[str, dict[str, tuple[int, ...]]]:
+    """Every parameter's shape by Caffe layer name, derived from :data:`ARCHITECTURE`
+    without building a model: ``{"conv1/7x7_s2": {"kernel": (7, 7, 3, 64), "bias": (64,)}}``.
+    Convolution kernels are HWIO (Flax's layout)."""
+    shapes: dict[str, dict[str, tuple[int, ...]]] = {}
+
+    def conv(name, cin, cout, k):
+        shapes[name] = {"kernel": (k, k, cin, cout), "bias": (cout,)}
+
+    channels = 3
+    for op in ARCHITECTURE:
+        if op.kind == "conv":
+            conv(op.name, channels, op.features, op.kernel)
+            channels = op.features
+        elif op.kind == "inception":
+            w = _INCEPTION_WIDTHS[op.name]
+            conv(f"{op.name}/1x1", channels, w[0], 1)
+            conv(f"{op.name}/3x3_reduce", channels, w[1], 1)
+            conv(f"{op.name}/3x3", w[1], w[2], 3)
+            conv(f"{op.name}/5x5_reduce", channels, w[3], 1)
+            conv(f"{op.name}/5x5", w[3], w[4], 5)
+            conv(f"{op.name}/pool_proj", channels, w[5], 1)
+            channels = op.features
+        elif op.kind == "classifier":
+            shapes[op.name] = {"kernel": (channels, num_classes), "bias": (num_classes,)}
+    return shapes
+
+
+# ----------------------------------------------------------------------------------------
+# The public handle
+
+
+@flax.struct.dataclass
+class GoogLeNet:
+    """Pretrained GoogLeNet: parameters, class labels and the blob-level API.
+
+    It is a pytree (the parameters are its leaves), so it can be passed into ``jax.jit``
+    functions as an argument instead of being baked into them as constants.
+    """
+
+    params: Mapping[str, Mapping[str, jax.Array]]
+    labels: tuple[str, ...] = flax.struct.field(pytree_node=False, default=())
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.params["loss3/classifier"]["bias"].shape[0])
+
+    @property
+    def module(self) -> GoogLeNetModule:
+        return GoogLeNetModule(num_classes=self.num_classes)
+
+    @property
+    def layers(self) -> tuple[LayerInfo, ...]:
+        """The layer table: every blob with channels, stride and what it tends to draw."""
+        if self.num_classes == 1000:
+            return LAYERS
+        return _build_layer_table(self.num_classes)
+
+    def activations(self, x: jax.Array, names: str | Sequence[str]) -> dict[str, jax.Array]:
+        """Blobs of the network for input ``x``.
+
+        Args:
+          x: NHWC float32, BGR, 0..255 minus :data:`MEAN_BGR`.
+          names: one Caffe blob name or a sequence of them.
+
+        Returns:
+          ``{name: NHWC array}``. Nothing deeper than the deepest name is computed.
+        """
+        if isinstance(names, str):
+            names = (names,)
+        return self.module.apply({"params": self.params}, x, tuple(names))
+
+    def classify(self, x: jax.Array) -> jax.Array:
+        """The ``loss3/classifier`` logits, shape (N, num_classes). Inputs larger than
+        224 px give a map of logits, which is averaged over its positions."""
+        logits = self.activations(x, "loss3/classifier")["loss3/classifier"]
+        return logits.mean(axis=(1, 2))
+
+    def class_index(self, name_or_index: str | int) -> int:
+        """Index of a class given by index or by a label word (``banana``, ``tabby``)."""
+        if isinstance(name_or_index, (int, np.integer)):
+            if not 0 <= name_or_index < self.num_classes:
+                raise KeyError(f"class index {name_or_index} is outside 0..{self.num_classes - 1}")
+            return int(name_or_index)
+        wanted = str(name_or_index).strip().lower()
+        for i, label in enumerate(self.labels):
+            if wanted in (s.strip().lower() for s in label.split(",")):
+                return i
+        raise KeyError(f"unknown class {name_or_index!r}; see the labels of the network")
