@@ -1,0 +1,64 @@
+"""Helpers shared by the benchmarks: environment record, timing, peak memory, JSON output."""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import statistics
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jax
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def environment() -> dict:
+    import flax
+
+    import zoomdream
+
+    device = jax.devices()[0]
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "device": f"{device.platform}: {getattr(device, 'device_kind', '')}",
+        "cpu_count": __import__("os").cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "flax": flax.__version__,
+        "zoomdream": zoomdream.__version__,
+    }
+
+
+def timed(fn, *args):
+    """Run ``fn(*args)`` and block on its result; return (result, seconds)."""
+    start = time.perf_counter()
+    out = jax.block_until_ready(fn(*args))
+    return out, time.perf_counter() - start
+
+
+def steady_seconds(fn, args, repeats: int) -> dict:
+    times = [timed(fn, *args)[1] for _ in range(repeats)]
+    return {"median_s": statistics.median(times), "min_s": min(times), "repeats": repeats}
+
+
+def peak_memory() -> dict:
+    """Peak host memory of this process (CPU backend allocations live there) and, on an
+    accelerator, the device allocator's peak."""
+    out = {"host_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    stats = jax.devices()[0].memory_stats() or {}
+    if "peak_bytes_in_use" in stats:
+        out["device_peak_mb"] = stats["peak_bytes_in_use"] / 2**20
+    return out
+
+
+def write_result(name: str, record: dict) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    platform_name = jax.devices()[0].platform
+    path = RESULTS / f"{name}-{platform_name}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {path}")
+    return path

@@ -1,0 +1,7 @@
+"""``python -m zoomdream``: see :mod:`zoomdream.cli`."""
+
+import sys
+
+from zoomdream.cli import main
+
+sys.exit(main())

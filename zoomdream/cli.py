@@ -1,0 +1,135 @@
+"""``python -m zoomdream``: argv -> config -> render. The only place that parses argv.
+
+User mistakes (a bad preset, key, layer, size or output) end with one line on stderr
+and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from zoomdream import config as config_lib
+from zoomdream import googlenet
+from zoomdream.config import ConfigError
+from zoomdream.images import ImageError
+from zoomdream.render import render
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+EPILOG = """\
+examples:
+  python -m zoomdream --preset noise-to-dogs              noise to dogs, as noise-to-dogs.mp4
+  python -m zoomdream --preset classic-zoom --seconds 4 --size 320x180 -o zoom.mp4
+  python -m zoomdream --preset classic-zoom --input photo.jpg -o dreamed.png
+  python -m zoomdream --preset noise-to-dogs --set dream.step_size=2 --set camera.zoom_per_second=2
+  python -m zoomdream --list-layers                       which layer draws what
+
+Presets are YAML files; --list-keys prints every key with its default and meaning.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + message
+        self.exit(EXIT_USAGE, f"zoomdream: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m zoomdream",
+        description="Infinite-zoom DeepDream videos: start from noise or a picture, dream a frame "
+        "with BVLC GoogLeNet, zoom into it, feed it back, and move through the network's layers "
+        "over time. Writes an MP4, or a single dreamed picture for a .png/.jpg output.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--preset", default="noise-to-dogs", metavar="NAME|PATH",
+                   help="a bundled preset (see --list-presets) or a YAML file (default: noise-to-dogs)")
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="output file: .mp4 for a video, .png/.jpg for one dreamed still (default: PRESET.mp4)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--frames", type=int, metavar="N", help="render N frames")
+    length.add_argument("--seconds", type=float, metavar="S", help="render S seconds of video")
+    p.add_argument("--size", metavar="WxH", help="canvas size, e.g. 640x360 (even numbers for MP4)")
+    p.add_argument("--fps", type=float, metavar="F", help="frames per second (motion per second stays the same)")
+    p.add_argument("--seed", type=int, metavar="S", help="random seed (same seed, same video on the same backend)")
+    p.add_argument("--layer", metavar="NAME", help="dream this one layer for the whole render, e.g. inception_4c/output")
+    p.add_argument("--input", metavar="IMAGE", help="start from this picture (any size; cropped to fill the canvas)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a preset key, e.g. --set dream.iterations=5 (repeatable)")
+    p.add_argument("--frames-dir", metavar="DIR", help="also write every frame as DIR/frame_00001.png ...")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file or frames")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--list-presets", action="store_true", help="list the bundled presets and exit")
+    p.add_argument("--list-layers", action="store_true", help="print the layer table and exit")
+    p.add_argument("--list-keys", action="store_true", help="print every preset key with its default and exit")
+    return p
+
+
+def layer_table_text() -> str:
+    rows = [("layer", "channels", "stride", "what it tends to draw")]
+    rows += [(l.name, str(l.channels), str(l.stride), l.note) for l in googlenet.LAYERS]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}" for r in rows)
+
+
+def presets_text() -> str:
+    lines = []
+    for name in config_lib.available_presets():
+        raw = config_lib.read_yaml(config_lib.preset_path(name))
+        lines.append(f"{name:<16} {raw.get('description', '')}")
+    return "\n".join(lines)
+
+
+def keys_text() -> str:
+    rows = config_lib.key_docs()
+    width = max(len(k) for k, _, _ in rows)
+    dwidth = max(len(d) for _, d, _ in rows)
+    return "\n".join(f"{k:<{width}}  {d:<{dwidth}}  {doc}" for k, d, doc in rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.list_layers:
+            print(layer_table_text())
+            return 0
+        if args.list_presets:
+            print(presets_text())
+            return 0
+        if args.list_keys:
+            print(keys_text())
+            return 0
+        return _render(args)
+    except ConfigError as exc:
+        print(f"zoomdream: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _render(args: argparse.Namespace) -> int:
+    overrides = dict(config_lib.parse_assignment(s) for s in args.set)
+    try:
+        result = render(
+            args.preset,
+            args.output,
+            frames=args.frames,
+            seconds=args.seconds,
+            size=args.size,
+            fps=args.fps,
+            seed=args.seed,
+            layer=args.layer,
+            input_image=args.input,
+            overrides=overrides,
+            frames_dir=args.frames_dir,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
+    except ImageError as exc:
+        raise ConfigError(str(exc)) from None
+    if result.interrupted:
+        print(f"zoomdream: interrupted; {result.output} holds the {result.frames} frame(s) rendered", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"wrote {result.output} ({result.frames} frames, {result.seconds:.0f} s)")
+    return 0

@@ -1,0 +1,437 @@
+"""Presets: YAML files loaded into frozen, validated dataclasses.
+
+A preset is validated once, here, at the boundary: numbers are coerced (YAML's ``1`` is an
+int, ``1.5`` a float), ranges are checked, unknown keys and layer names are refused with
+the list of valid ones. Everything after this module can trust a :class:`RenderConfig`.
+
+Every key, its default and its meaning is listed in :data:`KEY_DOCS` (printed by
+``python -m zoomdream --list-keys``) and in the README.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zoomdream import googlenet
+
+
+class ConfigError(ValueError):
+    """A mistake in a preset, an override or a command-line value: one line that names
+    the key or value at fault."""
+
+
+def _field(default, doc: str, **checks):
+    """A dataclass field with its documentation and validation rules in the metadata.
+
+    checks: ``min``/``max`` (inclusive), ``above`` (exclusive lower bound), ``choices``,
+    ``parse`` (a function ``(value, key) -> value`` for values of a special form).
+    """
+    kwargs = {"default_factory": default} if callable(default) and not isinstance(default, type) else {"default": default}
+    return dataclasses.field(**kwargs, metadata={"doc": doc, **checks})
+
+
+# ---- special value forms ------------------------------------------------------------------
+
+
+def parse_size(value: Any, key: str) -> tuple[int, int]:
+    """``"256x144"``, ``[256, 144]`` -> (width, height)."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", value)
+        if not match:
+            raise ConfigError(f"{key}: expected WIDTHxHEIGHT such as 256x256, got {value!r}")
+        w, h = int(match[1]), int(match[2])
+    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_int(v) for v in value):
+        w, h = int(value[0]), int(value[1])
+    else:
+        raise ConfigError(f"{key}: expected WIDTHxHEIGHT such as 256x256, got {value!r}")
+    if w < 16 or h < 16 or w > 16384 or h > 16384:
+        raise ConfigError(f"{key}: {w}x{h} is outside 16..16384 pixels per side")
+    return w, h
+
+
+def parse_color(value: Any, key: str) -> tuple[int, int, int]:
+    """``"#80a0ff"`` or ``[128, 160, 255]`` -> (r, g, b) in 0..255."""
+    if isinstance(value, str) and re.fullmatch(r"#?[0-9a-fA-F]{6}", value.strip()):
+        hexa = value.strip().lstrip("#")
+        return tuple(int(hexa[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+    if isinstance(value, (list, tuple)) and len(value) == 3 and all(_is_int(v) and 0 <= v <= 255 for v in value):
+        return tuple(int(v) for v in value)  # type: ignore[return-value]
+    raise ConfigError(f"{key}: expected a colour as '#rrggbb' or [r, g, b] in 0..255, got {value!r}")
+
+
+def check_layer(name: Any, key: str) -> str:
+    if not isinstance(name, str) or name not in googlenet.LAYER_NAMES:
+        raise ConfigError(f"{key}: {googlenet.unknown_layer_message(str(name))}")
+    return name
+
+
+def _parse_layer_mix(value: Any, key: str) -> tuple[tuple[str, float], ...]:
+    """A layer name, or ``{layer: weight, ...}`` for a weighted set of layers."""
+    if isinstance(value, str):
+        return ((check_layer(value, key), 1.0),)
+    if isinstance(value, dict) and value:
+        mix = []
+        for name, weight in value.items():
+            check_layer(name, key)
+            mix.append((name, _coerce_number(weight, f"{key}.{name}", float)))
+        return tuple(mix)
+    raise ConfigError(f"{key}: expected a layer name or a mapping {{layer: weight}}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerStep:
+    """One entry of the layer schedule: what to dream of, and for how long."""
+
+    layer: tuple[tuple[str, float], ...] = _field(
+        (), "a layer name such as inception_4c/output, or {layer: weight, ...} to dream several at once", parse=_parse_layer_mix
+    )
+    frames: int | None = _field(None, "how many frames this entry lasts (default 100 when seconds is not given)", min=1)
+    seconds: float | None = _field(None, "how long this entry lasts in seconds (keeps its length when fps changes)", above=0)
+
+    def __post_init__(self):
+        if not self.layer:
+            raise ConfigError("layers.schedule: every entry needs a 'layer'")
+        if self.frames is not None and self.seconds is not None:
+            raise ConfigError("layers.schedule: give an entry 'frames' or 'seconds', not both")
+
+
+def _parse_schedule(value: Any, key: str) -> tuple[LayerStep, ...]:
+    if isinstance(value, (str, dict)):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{key}: expected a list of layers, got {value!r}")
+    steps = []
+    for i, entry in enumerate(value):
+        where = f"{key}[{i}]"
+        if isinstance(entry, str):
+            entry = {"layer": entry}
+        elif isinstance(entry, dict) and "layer" not in entry and all(n in googlenet.LAYER_NAMES for n in entry):
+            entry = {"layer": entry}  # a bare {layer: weight} mix
+        steps.append(build(LayerStep, entry, where))
+    return tuple(steps)
+
+
+# ---- the sections -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoConfig:
+    size: tuple[int, int] = _field((256, 256), "canvas and video size as WIDTHxHEIGHT (even numbers for MP4)", parse=parse_size)
+    fps: float = _field(25.0, "frames per second of the video; motion is given per second", above=0, max=240)
+    frames: int | None = _field(None, "length in frames (default: the layer schedule's length)", min=1)
+    seconds: float | None = _field(None, "length in seconds, instead of frames", above=0)
+    quality: float = _field(8.0, "H.264 quality from 1 (smallest file) to 10 (best)", min=1, max=10)
+
+    def __post_init__(self):
+        if self.frames is not None and self.seconds is not None:
+            raise ConfigError("video: give 'frames' or 'seconds', not both")
+
+
+@dataclasses.dataclass(frozen=True)
+class StartConfig:
+    kind: str = _field("noise", "what the first frame starts from: noise, image or color", choices=("noise", "image", "color"))
+    image: str | None = _field(None, "image file for kind: image (any size; it is scaled and cropped to fill the canvas)")
+    color: tuple[int, int, int] = _field((128, 128, 128), "colour for kind: color, as '#rrggbb' or [r, g, b]", parse=parse_color)
+    noise_amplitude: float = _field(48.0, "for kind: noise, how far pixels stray from mid-grey (0..127)", min=0, max=127)
+
+    def __post_init__(self):
+        if self.kind == "image" and not self.image:
+            raise ConfigError("start.image: kind is 'image' but no image file is given")
+
+
+@dataclasses.dataclass(frozen=True)
+class DreamConfig:
+    octaves: int = _field(4, "number of scales the image is dreamed at, smallest first", min=1, max=12)
+    octave_scale: float = _field(1.4, "size ratio between consecutive octaves", above=1.0, max=4.0)
+    iterations: int = _field(10, "gradient-ascent steps per octave", min=0, max=1000)
+    step_size: float = _field(1.5, "ascent step, in units of the gradient's mean absolute value", min=0)
+    jitter: int = _field(32, "largest random shift in pixels before each step (hides the network's grid)", min=0, max=1024)
+
+
+@dataclasses.dataclass(frozen=True)
+class CameraConfig:
+    zoom_per_second: float = _field(1.0, "zoom factor per second: >1 zooms in, <1 out (3.6 = 5%/frame at 25 fps)", above=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayersConfig:
+    schedule: tuple[LayerStep, ...] = _field(
+        lambda: (LayerStep(layer=(("inception_4c/output", 1.0),)),),
+        "list of layers in order; each is a name or {layer: NAME or {NAME: weight}, frames: N | seconds: S}",
+        parse=_parse_schedule,
+    )
+    crossfade_frames: int | None = _field(None, "frames over which consecutive layers blend (centred on the change)", min=0)
+    crossfade_seconds: float | None = _field(None, "the crossfade in seconds, instead of frames", min=0)
+
+    def __post_init__(self):
+        if self.crossfade_frames is not None and self.crossfade_seconds is not None:
+            raise ConfigError("layers: give 'crossfade_frames' or 'crossfade_seconds', not both")
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderConfig:
+    name: str = _field("custom", "the preset's name")
+    description: str = _field("", "one line saying what the preset makes")
+    seed: int = _field(0, "random seed: the same seed gives the same video on the same backend", min=0, max=2**31 - 1)
+    video: VideoConfig = _field(VideoConfig, "output video")
+    start: StartConfig = _field(StartConfig, "the first frame")
+    dream: DreamConfig = _field(DreamConfig, "the DeepDream algorithm's settings")
+    camera: CameraConfig = _field(CameraConfig, "camera motion between frames")
+    layers: LayersConfig = _field(LayersConfig, "what the network dreams of, over time")
+
+
+# ---- generic building and validation -------------------------------------------------------
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _coerce_number(value: Any, key: str, kind: type) -> int | float:
+    if kind is int:
+        if _is_int(value):
+            return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+    if _is_number(value):
+        return float(value)
+    raise ConfigError(f"{key}: expected a number, got {value!r}")
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(args[0], value, key)
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, key)
+    if tp in (int, float):
+        return _coerce_number(value, key, tp)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected text, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    raise TypeError(f"no coercion for {tp} at {key}")  # a programming error, not a user's
+
+
+def _check(meta: dict, value: Any, key: str) -> None:
+    if value is None or not _is_number(value):
+        if "choices" in meta and value not in meta["choices"]:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(meta['choices'])}")
+        return
+    if "min" in meta and value < meta["min"]:
+        raise ConfigError(f"{key}: must be at least {meta['min']}, got {value}")
+    if "max" in meta and value > meta["max"]:
+        raise ConfigError(f"{key}: must be at most {meta['max']}, got {value}")
+    if "above" in meta and value <= meta["above"]:
+        raise ConfigError(f"{key}: must be greater than {meta['above']}, got {value}")
+
+
+def _join(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
+def build(cls: type, raw: Any, where: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, coercing and checking every value."""
+    if isinstance(raw, cls):
+        return raw
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where or 'preset'}: expected a mapping of keys, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name in raw:
+        if name not in fields:
+            close = difflib.get_close_matches(str(name), fields, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"unknown key {_join(where, str(name))!r}{hint}; valid keys here: {', '.join(fields)}")
+    kwargs = {}
+    for name, value in raw.items():
+        meta, key = fields[name].metadata, _join(where, name)
+        value = meta["parse"](value, key) if "parse" in meta else _coerce(hints[name], value, key)
+        _check(meta, value, key)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+# ---- documentation of every key -------------------------------------------------------------
+
+
+def key_docs(cls: type = RenderConfig, where: str = "") -> list[tuple[str, str, str]]:
+    """(dotted key, default, meaning) for every key of a preset, for --list-keys and docs."""
+    rows = []
+    instance = cls() if cls is not LayerStep else None
+    for f in dataclasses.fields(cls):
+        key = _join(where, f.name)
+        hint = typing.get_type_hints(cls)[f.name]
+        if dataclasses.is_dataclass(hint):
+            rows.extend(key_docs(hint, key))
+            continue
+        default = getattr(instance, f.name) if instance is not None else None
+        rows.append((key, _show_default(f.name, default), f.metadata["doc"]))
+        if f.name == "schedule":
+            rows.extend(key_docs(LayerStep, key + "[]"))
+    return rows
+
+
+def _show_default(name: str, value: Any) -> str:
+    if name == "size" and value:
+        return f"{value[0]}x{value[1]}"
+    if name == "schedule":
+        return ", ".join(step.layer[0][0] for step in value)
+    if isinstance(value, tuple) and value and isinstance(value[0], tuple):
+        return ""
+    return "" if value is None else str(value)
+
+
+# ---- presets --------------------------------------------------------------------------------
+
+PRESET_SUFFIX = ".yaml"
+
+
+def presets_dir() -> Path:
+    """The bundled presets: installed as the package folder ``zoomdream.presets``; in a
+    source checkout, the repository's ``presets/`` folder."""
+    try:
+        folder = Path(str(resources.files("zoomdream.presets")))
+        if folder.is_dir():
+            return folder
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parents[1] / "presets"
+
+
+def available_presets() -> list[str]:
+    return sorted(p.stem for p in presets_dir().glob(f"*{PRESET_SUFFIX}"))
+
+
+def preset_path(name_or_path: str) -> Path:
+    """A bundled preset's file by name, or a preset file by path."""
+    path = Path(name_or_path).expanduser()
+    if path.suffix in (".yaml", ".yml") or path.exists() or "/" in name_or_path:
+        if not path.is_file():
+            raise ConfigError(f"preset file {name_or_path!r} does not exist")
+        return path
+    bundled = presets_dir() / f"{name_or_path}{PRESET_SUFFIX}"
+    if not bundled.is_file():
+        raise ConfigError(f"unknown preset {name_or_path!r}; available presets: {', '.join(available_presets())}")
+    return bundled
+
+
+def read_yaml(path: Path) -> dict:
+    """Parse a preset file; a syntax error names the file and line."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read preset {path}: {exc.strerror}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a preset must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def parse_assignment(assignment: str) -> tuple[str, Any]:
+    """``"dream.step_size=2"`` (as given to ``--set``) -> ("dream.step_size", 2); the value
+    is read as YAML, so numbers, lists and mappings come out typed."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. dream.step_size=2")
+    key, text = assignment.split("=", 1)
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {assignment!r}: cannot read the value {text!r}") from None
+    return key.strip(), value
+
+
+# Keys that say the same thing in other units: setting one drops the other, so that an
+# override such as --set video.frames=10 wins over the preset's video.seconds.
+ALTERNATIVES = {
+    "video.frames": "seconds",
+    "video.seconds": "frames",
+    "layers.crossfade_frames": "crossfade_seconds",
+    "layers.crossfade_seconds": "crossfade_frames",
+}
+
+
+def set_value(raw: dict, key: str, value: Any) -> None:
+    """Set dotted ``key`` in a raw preset mapping, creating sections as needed."""
+    parts = [p for p in key.split(".") if p]
+    if not parts:
+        raise ConfigError(f"override {key!r}: empty key")
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {key!r}: {'.'.join(parts[: i + 1])} is not a section")
+        node = child
+    node[parts[-1]] = value
+    if ".".join(parts) in ALTERNATIVES:
+        node.pop(ALTERNATIVES[".".join(parts)], None)
+
+
+def load(preset: str, overrides: dict[str, Any] | None = None) -> RenderConfig:
+    """Load a preset by name or path, apply overrides, and validate.
+
+    Args:
+      preset: bundled preset name (``noise-to-dogs``) or a YAML file path.
+      overrides: ``{"dream.step_size": 2.0, ...}`` by dotted key, applied after the file.
+    """
+    path = preset_path(preset)
+    raw = read_yaml(path)
+    raw.setdefault("name", path.stem)
+    for key, value in (overrides or {}).items():
+        set_value(raw, key, value)
+    return from_dict(raw)
+
+
+def from_dict(raw: dict) -> RenderConfig:
+    return build(RenderConfig, raw)
+
+
+def to_dict(config: Any) -> Any:
+    """The resolved config as plain YAML-able data (the inverse of :func:`from_dict`)."""
+    if isinstance(config, LayerStep):
+        out: dict[str, Any] = {"layer": config.layer[0][0] if len(config.layer) == 1 and config.layer[0][1] == 1.0 else dict(config.layer)}
+        if config.frames is not None:
+            out["frames"] = config.frames
+        if config.seconds is not None:
+            out["seconds"] = config.seconds
+        return out
+    if dataclasses.is_dataclass(config):
+        out = {}
+        for f in dataclasses.fields(config):
+            value = getattr(config, f.name)
+            if f.name == "size":
+                value = f"{value[0]}x{value[1]}"
+            out[f.name] = to_dict(value)
+        return out
+    if isinstance(config, tuple):
+        return [to_dict(v) for v in config]
+    return config

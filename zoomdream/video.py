@@ -1,0 +1,117 @@
+"""Writing frames: H.264 MP4 through imageio-ffmpeg, and numbered PNG files.
+
+Frames are streamed to ffmpeg as they are produced, never held in memory. The writer is a
+context manager: on any exit, Ctrl-C and errors included, ffmpeg's input is closed and it
+finishes the file, so the MP4 plays with every frame written so far. The ffmpeg binary is
+the one imageio-ffmpeg ships, so nothing has to be installed by hand.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+
+from zoomdream import images
+
+VIDEO_SUFFIXES = (".mp4",)
+STILL_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def check_video_size(width: int, height: int) -> str | None:
+    """Why H.264 in yuv420p cannot take this size, or None if it can. Chroma is stored at
+    half resolution, so both sides must be even."""
+    if width % 2 or height % 2:
+        even_w, even_h = width + width % 2, height + height % 2
+        return f"size {width}x{height}: H.264 MP4 needs an even width and height, e.g. {even_w}x{even_h}"
+    return None
+
+
+def crf_for_quality(quality: float) -> int:
+    """Map quality 1..10 (10 best) to x264's CRF 0..51 (0 best), as imageio-ffmpeg does."""
+    return int((1 - quality / 10.0) * 51)
+
+
+class Mp4Writer:
+    """Stream uint8 RGB frames of one size into an H.264 (yuv420p) MP4."""
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: float, quality: float = 8.0):
+        problem = check_video_size(width, height)
+        if problem:
+            raise ValueError(problem)
+        self.path = Path(path)
+        self.shape = (height, width, 3)
+        self.frames_written = 0
+        rate = Fraction(fps).limit_denominator(1001)
+        command = [
+            imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(rate), "-i", "-",
+            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(crf_for_quality(quality)),
+            "-movflags", "+faststart", str(self.path),
+        ]  # fmt: skip
+        self._log = tempfile.TemporaryFile()
+        # A session of its own: a Ctrl-C in the terminal reaches zoomdream, which then
+        # closes the file, rather than killing ffmpeg mid-file. (No preexec_fn: forking
+        # a multithreaded JAX process to run Python code in the child can deadlock.)
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True)
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.shape != self.shape or frame.dtype != np.uint8:
+            raise ValueError(f"frame is {frame.dtype}{frame.shape}, the video takes uint8{self.shape}")
+        try:
+            self._process.stdin.write(np.ascontiguousarray(frame).tobytes())
+        except BrokenPipeError:
+            raise OSError(f"ffmpeg stopped while writing {self.path}: {self._error_text()}") from None
+        self.frames_written += 1
+
+    def _error_text(self) -> str:
+        self._process.wait()
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace").strip() or f"exit status {self._process.returncode}"
+
+    def close(self) -> None:
+        """Finish the file. Safe to call twice; raises if ffmpeg failed."""
+        if self._process.stdin.closed:
+            return
+        try:
+            self._process.stdin.close()
+        except BrokenPipeError:
+            pass
+        if self._process.wait() != 0:
+            raise OSError(f"ffmpeg could not write {self.path}: {self._error_text()}")
+        self._log.close()
+
+    def __enter__(self) -> "Mp4Writer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class FrameDirWriter:
+    """Write frames as ``frame_00001.png``... with enough digits for ``total`` frames, so
+    that the files sort in order."""
+
+    def __init__(self, folder: str | Path, total: int, first: int = 1):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.digits = max(5, len(str(total)))
+        self.next_index = first
+
+    def write(self, frame: np.ndarray) -> Path:
+        path = self.folder / f"frame_{self.next_index:0{self.digits}d}.png"
+        images.save_image(path, frame)
+        self.next_index += 1
+        return path
+
+
+def read_video(path: str | Path) -> np.ndarray:
+    """All frames of a video as uint8 RGB (frames, H, W, 3), decoded by ffmpeg."""
+    reader = imageio_ffmpeg.read_frames(str(path))
+    width, height = next(reader)["size"]
+    frames = [np.frombuffer(buf, np.uint8).reshape(height, width, 3) for buf in reader]
+    return np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8)
