@@ -35,7 +35,8 @@ def _field(default, doc: str, **checks):
     checks: ``min``/``max`` (inclusive), ``above`` (exclusive lower bound), ``choices``,
     ``parse`` (a function ``(value, key) -> value`` for values of a special form).
     """
-    kwargs = {"default_factory": default} if callable(default) and not isinstance(default, type) else {"default": default}
+    # Sections (dataclass types) and lambdas are factories; anything else is the value.
+    kwargs = {"default_factory": default} if callable(default) else {"default": default}
     return dataclasses.field(**kwargs, metadata={"doc": doc, **checks})
 
 
