@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -192,7 +193,7 @@ def render(
 
     if progress:
         octaves = " -> ".join(f"{w}x{h}" for h, w in spec.octave_shapes)
-        tqdm.write(f"zoomdream: compiling the frame step once for this render (octaves {octaves}) ...")
+        tqdm.write(f"zoomdream: compiling the frame step once for this render (octaves {octaves}) ...", file=sys.stderr)
     start = time.perf_counter()
     step = dream.compile_frame_step(spec).lower(net.params, canvas, frame_params(plan, 0), key).compile()
     compile_seconds = time.perf_counter() - start
@@ -206,20 +207,20 @@ def render(
 
     def emit(k: int, frame_on_device) -> None:
         nonlocal written, last
-        frame = np.asarray(frame_on_device)
+        frame = np.asarray(frame_on_device)  # waits for frame k only; k+1 is already queued
         if still:
             images.save_image(output, frame)
         else:
             writer.write(frame)
         if frame_files is not None:
             frame_files.write(frame)
-        if on_frame is not None:
-            on_frame(k, frame)
         written += 1
         now = time.perf_counter()
         bar.set_postfix_str(f"layer {plan.layer_label(k)}, {now - last:.2f} s/frame", refresh=False)
         bar.update(1)
         last = now
+        if on_frame is not None:
+            on_frame(k, frame)
 
     try:
         pending = None

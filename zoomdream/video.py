@@ -8,6 +8,7 @@ the one imageio-ffmpeg ships, so nothing has to be installed by hand.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 from fractions import Fraction
@@ -111,7 +112,17 @@ class FrameDirWriter:
 
 def read_video(path: str | Path) -> np.ndarray:
     """All frames of a video as uint8 RGB (frames, H, W, 3), decoded by ffmpeg."""
-    reader = imageio_ffmpeg.read_frames(str(path))
-    width, height = next(reader)["size"]
-    frames = [np.frombuffer(buf, np.uint8).reshape(height, width, 3) for buf in reader]
+    # imageio-ffmpeg would start its reader with a preexec_fn, which forks the whole
+    # multithreaded JAX process; a reader needs no Ctrl-C protection, so skip that.
+    previous = os.environ.get("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT")
+    os.environ["IMAGEIO_FFMPEG_NO_PREVENT_SIGINT"] = "1"
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path))
+        width, height = next(reader)["size"]
+        frames = [np.frombuffer(buf, np.uint8).reshape(height, width, 3) for buf in reader]
+    finally:
+        if previous is None:
+            del os.environ["IMAGEIO_FFMPEG_NO_PREVENT_SIGINT"]
+        else:
+            os.environ["IMAGEIO_FFMPEG_NO_PREVENT_SIGINT"] = previous
     return np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8)

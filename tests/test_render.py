@@ -1,0 +1,211 @@
+"""End to end: the CLI and zoomdream.render() on tiny canvases, the MP4 read back, and
+every user mistake answered with one line and exit status 2."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import imageio.v3 as iio
+import jax
+import numpy as np
+import pytest
+
+import zoomdream
+from zoomdream import cli, video
+
+ROOT = Path(__file__).resolve().parents[1]
+# A quick dream for tests: a shallow layer, two octaves, few iterations.
+QUICK = ["--set", "dream.octaves=2", "--set", "dream.iterations=3", "--quiet"]
+QUICK_OVERRIDES = {"dream.octaves": 2, "dream.iterations": 3}
+
+
+def run_cli(*args, timeout=300):
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "zoomdream", *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.mark.slow
+def test_cli_renders_an_mp4_with_the_right_frames_and_size(tmp_path):
+    out = tmp_path / "dogs.mp4"
+    frames_dir = tmp_path / "frames"
+    result = run_cli("--preset", "noise-to-dogs", "--frames", "6", "--size", "96x64", "-o", str(out),
+                     "--frames-dir", str(frames_dir), "--layer", "inception_3b/output", *QUICK)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    frames = video.read_video(out)
+    assert frames.shape == (6, 64, 96, 3)
+    pngs = sorted(frames_dir.glob("frame_*.png"))
+    assert [p.name for p in pngs] == [f"frame_{i:05d}.png" for i in range(1, 7)]
+    # The video shows the PNG frames (up to H.264's loss, large on pixel noise, so compare
+    # 8x8 block means), and the picture changes.
+    blocks = lambda a: a.astype(float).reshape(8, 8, 12, 8, 3).mean(axis=(1, 3))
+    first, last = iio.imread(pngs[0]), iio.imread(pngs[-1])
+    assert np.abs(blocks(frames[0]) - blocks(first)).mean() < 4
+    assert np.abs(blocks(frames[-1]) - blocks(last)).mean() < 4
+    assert np.abs(first.astype(float) - last).mean() > 5
+
+
+def test_render_api_compiles_once_across_a_changing_schedule(tmp_path, net):
+    compiles = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda event, duration, **kw: compiles.append(event) if event == "/jax/core/compile/backend_compile_duration" else None
+    )
+    seen = []
+
+    def on_frame(k, frame):
+        seen.append((k, len(compiles)))
+
+    overrides = {
+        **QUICK_OVERRIDES,
+        "layers.schedule": [{"layer": "conv2/3x3", "frames": 2}, {"layer": "inception_3a/output", "frames": 2},
+                            {"layer": {"inception_3b/output": 1.0, "conv2/3x3": 0.5}, "frames": 2}],
+        "layers.crossfade_frames": 2,
+        "camera.zoom_per_second": 2.0,
+    }
+    result = zoomdream.render("classic-zoom", tmp_path / "a.mp4", frames=7, size="64x64", overrides=overrides,
+                              progress=False, on_frame=on_frame, net=net)
+    assert result.frames == 7 and not result.interrupted
+    counts = [c for _, c in seen]
+    assert counts[1:] == [counts[0]] * 6, f"compiles after each frame: {counts}"
+
+
+def test_same_seed_same_video_other_seed_other_video(tmp_path, net):
+    def frames(seed, name):
+        got = []
+        zoomdream.render("classic-zoom", tmp_path / name, frames=2, size="64x64", seed=seed, layer="inception_3a/output",
+                         overrides=QUICK_OVERRIDES, progress=False, net=net, on_frame=lambda k, f: got.append(f))
+        return np.stack(got)
+
+    a, b, c = frames(5, "a.mp4"), frames(5, "b.mp4"), frames(6, "c.mp4")
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a.astype(int) - c).mean() > 1
+
+
+def test_interrupted_render_leaves_a_playable_file(tmp_path, net):
+    out = tmp_path / "cut.mp4"
+
+    def stop_at_third(k, frame):
+        if k == 2:
+            raise KeyboardInterrupt
+
+    result = zoomdream.render("classic-zoom", out, frames=20, size="64x64", layer="conv2/3x3", overrides=QUICK_OVERRIDES,
+                              progress=False, net=net, on_frame=stop_at_third)
+    assert result.interrupted and result.frames == 3
+    assert video.read_video(out).shape == (3, 64, 64, 3)
+
+
+@pytest.mark.slow
+def test_ctrl_c_closes_the_video(tmp_path):
+    out, frames_dir = tmp_path / "cut.mp4", tmp_path / "frames"
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "zoomdream", "--preset", "classic-zoom", "--frames", "500", "--size", "64x64",
+                             "--layer", "conv2/3x3", "-o", str(out), "--frames-dir", str(frames_dir), *QUICK],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while len(list(frames_dir.glob("*.png"))) < 3 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    written = len(list(frames_dir.glob("*.png")))
+    assert 3 <= written < 500
+    assert video.read_video(out).shape == (written, 64, 64, 3)
+
+
+def test_still_image_keeps_the_photos_size(tmp_path, net):
+    photo = tmp_path / "photo.png"
+    rng = np.random.default_rng(0)
+    picture = (np.linspace(0, 255, 70)[None, :, None] * np.ones((50, 1, 3)) * 0.5 + rng.uniform(0, 100, (50, 70, 3))).astype(np.uint8)
+    iio.imwrite(photo, picture)
+    out = tmp_path / "dreamed.png"
+    result = zoomdream.render("classic-zoom", out, input_image=str(photo), layer="inception_3a/output", overrides=QUICK_OVERRIDES,
+                              progress=False, net=net)
+    assert result.frames == 1
+    dreamed = iio.imread(out)
+    assert dreamed.shape == (50, 70, 3)
+    assert np.abs(dreamed.astype(int) - picture).mean() > 3
+
+
+# ---- user mistakes: one line, exit status 2 ----------------------------------------------
+
+
+def errors_of(capsys, *args):
+    code = cli.main(list(args))
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--preset", "no-such-preset"], "unknown preset 'no-such-preset'; available presets: classic-zoom"),
+        (["--set", "dream.stepsize=3"], "unknown key 'dream.stepsize'"),
+        (["--set", "dream.octaves=many"], "dream.octaves: expected a whole number"),
+        (["--layer", "inception_9z/output"], "--layer: unknown layer 'inception_9z/output'"),
+        (["--size", "255x256"], "H.264 MP4 needs an even width and height, e.g. 256x256"),
+        (["--size", "huge"], "video.size: expected WIDTHxHEIGHT"),
+        (["-o", "/nonexistent-folder/x.mp4"], "output folder '/nonexistent-folder' does not exist"),
+        (["-o", "movie.avi"], "zoomdream writes .mp4 videos or .png/.jpg stills"),
+        (["--input", "/no/such/photo.jpg", "-o", "{tmp}/x.png"], "image file '/no/such/photo.jpg' does not exist"),
+        (["--set", "novalue"], "expected key=value"),
+    ],
+)
+def test_user_mistakes_get_one_line(capsys, tmp_path, args, message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    code, err = errors_of(capsys, *args)
+    assert code == 2
+    assert message in err
+    assert len(err.splitlines()) == 1 and err.startswith("zoomdream: error: ")
+
+
+def test_existing_output_is_refused_before_rendering(capsys, tmp_path):
+    out = tmp_path / "taken.mp4"
+    out.write_bytes(b"precious")
+    code, err = errors_of(capsys, "-o", str(out))
+    assert code == 2 and "already exists; pass --overwrite" in err
+    assert out.read_bytes() == b"precious"
+
+
+def test_unwritable_output_folder(capsys, tmp_path, monkeypatch):
+    # As root every folder is writable, so the permission answer is simulated.
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    code, err = errors_of(capsys, "-o", str(tmp_path / "x.mp4"))
+    assert code == 2 and "is not writable" in err
+
+
+def test_malformed_preset_file_names_the_line(capsys, tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("video:\n  size: 64x64\n  fps: [25\n")
+    code, err = errors_of(capsys, "--preset", str(bad))
+    assert code == 2 and f"{bad}:" in err and "malformed YAML" in err
+
+
+def test_bad_flag_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--frames", "ten"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--frames" in err
+
+
+def test_listings(capsys):
+    assert cli.main(["--list-presets"]) == 0
+    assert "noise-to-dogs" in capsys.readouterr().out
+    assert cli.main(["--list-layers"]) == 0
+    out = capsys.readouterr().out
+    assert "inception_4c/output" in out and "512" in out and "puppy-slugs" in out
+    assert cli.main(["--list-keys"]) == 0
+    assert "dream.step_size" in capsys.readouterr().out
+
+
+def test_help_explains(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for flag in ("--preset", "--frames", "--seconds", "--size", "--fps", "--seed", "--layer", "--set", "--frames-dir",
+                 "--list-presets", "--list-layers", "--overwrite", "examples:"):
+        assert flag in out
