@@ -1,6 +1,7 @@
 """Shared fixtures: the network is loaded once per test session."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,8 @@ import pytest
 
 # Tests run on the CPU whatever the machine has, so results do not depend on a GPU.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Compiled frame steps go to a cache of the test run, not the user's ~/.cache.
+os.environ.setdefault("ZOOMDREAM_CACHE_DIR", tempfile.mkdtemp(prefix="zoomdream-test-xla-"))
 
 DATA = Path(__file__).parent / "data"
 SHARED = Path(__file__).resolve().parents[2] / "shared"

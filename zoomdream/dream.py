@@ -14,6 +14,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from zoomdream import camera, googlenet, images, objectives
 
@@ -45,12 +46,28 @@ class DreamSpec:
     width: int
     octave_shapes: tuple[tuple[int, int], ...]  # smallest first, the last is (height, width)
     layers: tuple[str, ...]  # candidate layers, shallowest first
+    max_iterations: int  # the largest per-frame iteration count of the render
+    # How the ascent steps run. True: a Python loop unrolled to max_iterations (steps
+    # beyond a frame's count are masked out) and the network always run to the deepest
+    # candidate layer. XLA:CPU compiles convolutions inside while/conditional bodies to a
+    # path about 2x slower than at the top level, so on CPU this is the fast form.
+    # False: lax.fori_loop with a traced trip count, and lax.switch that runs the network
+    # only as deep as the deepest layer in use: a small program for GPU/TPU.
+    unroll: bool
 
     @classmethod
-    def create(cls, height: int, width: int, octaves: int, octave_scale: float, layers) -> "DreamSpec":
+    def create(cls, height: int, width: int, octaves: int, octave_scale: float, layers, max_iterations: int,
+               unroll: bool | None = None) -> "DreamSpec":
         layers = tuple(sorted(dict.fromkeys(layers), key=googlenet.depth))
         shapes = octave_shapes(height, width, octaves, octave_scale, min_side=min_octave_side(layers[-1]))
-        return cls(height, width, shapes, layers)
+        if unroll is None:
+            unroll = default_unroll()
+        return cls(height, width, shapes, layers, int(max_iterations), bool(unroll))
+
+
+def default_unroll() -> bool:
+    """Unrolled ascent on CPU, compiled loops elsewhere (see :attr:`DreamSpec.unroll`)."""
+    return jax.default_backend() == "cpu"
 
 
 def min_octave_side(deepest_layer: str) -> int:
@@ -82,24 +99,24 @@ def make_frame_fn(spec: DreamSpec) -> Callable:
     module = googlenet.GoogLeNetModule()
     low, high = (jnp.asarray(b) for b in images.canvas_bounds())
 
-    # One loss per candidate depth: branch k runs the network only as deep as layers[k].
-    # lax.switch picks the branch from the deepest layer with a nonzero weight, so early
-    # layers of a schedule do not pay for the deep ones, and a layer change or crossfade
-    # is data, not a recompile.
-    def branch(k: int):
-        names = spec.layers[: k + 1]
-
+    def loss_to(names):
         def loss(params, image, weights):
             acts = module.apply({"params": params}, image[None], names)
-            return objectives.layer_l2(acts, names, weights)
+            return objectives.layer_l2(acts, names, weights[: len(names)])
 
         return loss
 
-    branches = [branch(k) for k in range(len(spec.layers))]
+    if spec.unroll:
+        objective = loss_to(spec.layers)
+    else:
+        # One loss per candidate depth: branch k runs the network only as deep as
+        # layers[k], chosen by the deepest layer with a nonzero weight, so early layers of
+        # a schedule do not pay for deep ones and a layer change is data, not a recompile.
+        branches = [loss_to(spec.layers[: k + 1]) for k in range(len(spec.layers))]
 
-    def objective(params, image, weights):
-        active = jnp.where(weights != 0, jnp.arange(len(spec.layers)), 0)
-        return jax.lax.switch(jnp.max(active), branches, params, image, weights)
+        def objective(params, image, weights):
+            active = jnp.where(weights != 0, jnp.arange(len(spec.layers)), 0)
+            return jax.lax.switch(jnp.max(active), branches, params, image, weights)
 
     grad_fn = jax.grad(objective, argnums=1)
 
@@ -111,6 +128,14 @@ def make_frame_fn(spec: DreamSpec) -> Callable:
         image = image + fp.step_size / (jnp.mean(jnp.abs(g)) + GRAD_EPSILON) * g
         return jnp.clip(image, low, high)
 
+    def ascend(params, image, fp: FrameParams, octave_key):
+        step = lambda i, img: ascent_step(params, img, fp, jax.random.fold_in(octave_key, i))
+        if not spec.unroll:
+            return jax.lax.fori_loop(0, fp.iterations, step, image)
+        for i in range(spec.max_iterations):
+            image = jnp.where(i < fp.iterations, step(i, image), image)
+        return image
+
     def dream(params, canvas, fp: FrameParams, key):
         """2015 octave scheme: dream the smallest octave, carry the dreamed *detail*
         (dreamed minus the octave's base) up to the next size, and so on."""
@@ -120,8 +145,7 @@ def make_frame_fn(spec: DreamSpec) -> Callable:
         for o, base in enumerate(bases):
             octave_key = jax.random.fold_in(key, o)
             image = base + _resize(detail, base.shape[:2])
-            body = lambda i, img: ascent_step(params, img, fp, jax.random.fold_in(octave_key, i))
-            image = jax.lax.fori_loop(0, fp.iterations, body, image)
+            image = ascend(params, image, fp, octave_key)
             detail = image - base
         return image
 
@@ -145,3 +169,24 @@ def compile_frame_step(spec: DreamSpec, wrap: Callable[[Callable], Callable] | N
     if wrap is not None:
         fn = wrap(fn)
     return jax.jit(fn, donate_argnums=(1,))
+
+
+# Compiled frame steps of this process, newest last: a notebook that renders the same size
+# again does not compile again. (Across processes the persistent compilation cache does
+# the same; see zoomdream.render.enable_compilation_cache.)
+_COMPILED: dict = {}
+_COMPILED_KEEP = 4
+
+
+def compiled_frame_step(spec: DreamSpec, params, canvas, frame_params: FrameParams, key) -> Callable:
+    """The frame step compiled ahead of time for these arguments' shapes and dtypes."""
+    abstract = jax.tree_util.tree_map(
+        lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), (params, canvas, frame_params, key)
+    )
+    leaves, treedef = jax.tree_util.tree_flatten(abstract)
+    cache_key = (spec, treedef, tuple((leaf.shape, str(leaf.dtype)) for leaf in leaves))
+    if cache_key not in _COMPILED:
+        if len(_COMPILED) >= _COMPILED_KEEP:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        _COMPILED[cache_key] = compile_frame_step(spec).lower(*abstract).compile()
+    return _COMPILED[cache_key]
