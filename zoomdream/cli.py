@@ -131,5 +131,5 @@ def _render(args: argparse.Namespace) -> int:
     if result.interrupted:
         print(f"zoomdream: interrupted; {result.output} holds the {result.frames} frame(s) rendered", file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(f"wrote {result.output} ({result.frames} frames, {result.seconds:.0f} s)")
+    print(f"wrote {result.output} ({result.frames} frames in {result.seconds:.0f} s, after {result.compile_seconds:.0f} s of compiling)")
     return 0

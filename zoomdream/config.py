@@ -301,6 +301,8 @@ def _show_default(name: str, value: Any) -> str:
         return f"{value[0]}x{value[1]}"
     if name == "schedule":
         return ", ".join(step.layer[0][0] for step in value)
+    if name == "color":
+        return "#" + "".join(f"{c:02x}" for c in value)
     if isinstance(value, tuple) and value and isinstance(value[0], tuple):
         return ""
     return "" if value is None else str(value)

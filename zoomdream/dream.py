@@ -141,7 +141,6 @@ def make_frame_fn(spec: DreamSpec) -> Callable:
         (dreamed minus the octave's base) up to the next size, and so on."""
         bases = [_resize(canvas, shape) for shape in spec.octave_shapes]
         detail = jnp.zeros_like(bases[0])
-        image = canvas
         for o, base in enumerate(bases):
             octave_key = jax.random.fold_in(key, o)
             image = base + _resize(detail, base.shape[:2])

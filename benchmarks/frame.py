@@ -1,0 +1,88 @@
+"""Steady-state seconds per frame of the dream step, compile time apart, and peak memory.
+
+Each configuration runs in a fresh process so that its peak memory is its own:
+
+    python benchmarks/frame.py                   # all configurations below
+    python benchmarks/frame.py --only 256-3oct   # one of them
+
+Writes benchmarks/results/frame-<platform>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+CONFIGS = {
+    # name: (size, octaves, iterations, layer)
+    "256-3oct": (256, 3, 10, "inception_4c/output"),
+    "256-4oct": (256, 4, 10, "inception_4c/output"),
+    "512-4oct": (512, 4, 10, "inception_4c/output"),
+}
+FRAMES = 6  # the first is a warm-up; the median is over the other five
+
+
+def measure(name: str) -> dict:
+    import jax
+
+    import zoomdream
+    from zoomdream import dream, images
+    from common import peak_memory
+
+    size, octaves, iterations, layer = CONFIGS[name]
+    net = zoomdream.load_googlenet()
+    spec = dream.DreamSpec.create(size, size, octaves, 1.4, (layer,), max_iterations=iterations)
+    canvas = jax.numpy.asarray(images.noise_canvas(size, size, 48.0, 0))
+    fp = dream.FrameParams(np.ones(1, np.float32), np.float32(1.5), np.int32(iterations), np.int32(32),
+                           np.float32(1.0526), np.int32(0))
+    key = jax.random.key(0)
+    start = time.perf_counter()
+    step = dream.compile_frame_step(spec).lower(net.params, canvas, fp, key).compile()
+    compile_s = time.perf_counter() - start
+    flops = (step.cost_analysis() or {}).get("flops")
+    times = []
+    for k in range(FRAMES):
+        start = time.perf_counter()
+        canvas, frame = step(net.params, canvas, fp._replace(frame_index=np.int32(k)), key)
+        np.asarray(frame)
+        times.append(time.perf_counter() - start)
+    steady = float(np.median(times[1:]))
+    return {
+        "config": name, "size": size, "octaves": [list(s) for s in spec.octave_shapes], "iterations": iterations,
+        "layer": layer, "unroll": spec.unroll, "compile_s": compile_s, "first_frame_s": times[0],
+        "steady_s_per_frame": steady, "frame_times_s": times,
+        "gflop_per_frame": flops / 1e9 if flops else None,
+        "gflop_per_s": flops / 1e9 / steady if flops else None,
+        **peak_memory(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(CONFIGS))
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # child mode
+    args = parser.parse_args()
+    if args.only and args.json:
+        print(json.dumps(measure(args.only)))
+        return
+    from common import environment, write_result
+
+    rows = []
+    for name in [args.only] if args.only else list(CONFIGS):
+        out = subprocess.run([sys.executable, __file__, "--only", name, "--json"], capture_output=True, text=True,
+                             env=dict(os.environ, ZOOMDREAM_CACHE_DIR=""), check=True)
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(f"{name}: {row['steady_s_per_frame']:.3f} s/frame, compile {row['compile_s']:.1f} s, "
+              f"peak RSS {row['host_peak_rss_mb']:.0f} MB")
+    write_result("frame", {"benchmark": "dream frame step (octaves x iterations + zoom)", **environment(), "results": rows})
+
+
+if __name__ == "__main__":
+    main()
