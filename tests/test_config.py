@@ -39,7 +39,7 @@ def test_noise_to_dogs_walks_up_to_a_long_dog_section():
     assert [googlenet.depth(n) for n in layers] == sorted(googlenet.depth(n) for n in layers)
     assert all(s.seconds * c.video.fps == 100 for s in c.layers.schedule[:-1])
     assert c.layers.schedule[-1].seconds > c.layers.schedule[0].seconds
-    assert layers[-1] in ("inception_4c/output", "inception_4d/output", "inception_4e/output")
+    assert layers[0].startswith("conv") and layers[-1].startswith("inception_4")
 
 
 def test_numbers_are_coerced():

@@ -93,8 +93,9 @@ ARCHITECTURE: tuple[Op, ...] = (
 
 _BRANCHES = ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool", "pool_proj", "output")
 
-# What each stage tends to draw when dreamed, from the 2015 notebook's and blog post's
-# observations and from looking at zoomdream's own renders.
+# What each stage tends to draw when dreamed, from looking at zoomdream's own zoom renders
+# at 256x256 with 3 octaves of 1.4 (what a layer draws depends on the scale: larger
+# canvases and more octaves shift the same layer towards smaller, more numerous objects).
 _NOTES = {
     "conv1": "edges and colour fringes; barely changes the picture",
     "pool1": "edges and colour fringes",
@@ -102,13 +103,13 @@ _NOTES = {
     "conv2": "fine strokes, hatching and brush-like lines",
     "pool2": "fine strokes and hatching",
     "inception_3a": "strokes, simple repeating textures",
-    "inception_3b": "swirls, waves, stripes and woven textures",
+    "inception_3b": "fur-like swirls, waves and woven bands; the first faces",
     "pool3": "swirls and textures",
-    "inception_4a": "eyes begin; mosaics and ornamental patterns",
-    "inception_4b": "eyes, scales, leafy ornaments",
-    "inception_4c": "the classic puppy-slugs: eyes, fur, dog snouts, pagodas",
-    "inception_4d": "dog and animal faces, many of them",
-    "inception_4e": "whole animals, heads, birds and buildings",
+    "inception_4a": "dog faces and fur (on 256 px canvases)",
+    "inception_4b": "eyes and animal faces",
+    "inception_4c": "eyes and faces everywhere; the 2015 notebook's zoom layer",
+    "inception_4d": "birds, snakes and lizards, scales and feathers",
+    "inception_4e": "shells, webs and abstract animal shapes",
     "pool4": "animals and objects",
     "inception_5a": "objects and scenes, abstract at small sizes",
     "inception_5b": "large abstract objects; needs big canvases",
