@@ -197,7 +197,7 @@ def test_listings(capsys):
     assert "noise-to-dogs" in capsys.readouterr().out
     assert cli.main(["--list-layers"]) == 0
     out = capsys.readouterr().out
-    assert "inception_4c/output" in out and "512" in out and "puppy-slugs" in out
+    assert "inception_4a/output" in out and "512" in out and "dog faces" in out
     assert cli.main(["--list-keys"]) == 0
     assert "dream.step_size" in capsys.readouterr().out
 

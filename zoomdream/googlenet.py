@@ -114,7 +114,7 @@ _NOTES = {
     "inception_5a": "objects and scenes, abstract at small sizes",
     "inception_5b": "large abstract objects; needs big canvases",
     "pool5": "one vector per 7x7 window: global content",
-    "loss3": "class logits: dream a class (see class objectives)",
+    "loss3": "class logits, one channel per ImageNet class",
 }
 
 
