@@ -15,7 +15,6 @@ import difflib
 import re
 import types
 import typing
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -314,15 +313,11 @@ PRESET_SUFFIX = ".yaml"
 
 
 def presets_dir() -> Path:
-    """The bundled presets: installed as the package folder ``zoomdream.presets``; in a
-    source checkout, the repository's ``presets/`` folder."""
-    try:
-        folder = Path(str(resources.files("zoomdream.presets")))
-        if folder.is_dir():
-            return folder
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parents[1] / "presets"
+    """The bundled presets: installed as the package folder ``zoomdream/presets``; in a
+    source checkout, the repository's ``presets/`` folder beside the package."""
+    package = Path(__file__).resolve().parent
+    installed = package / "presets"
+    return installed if installed.is_dir() else package.parent / "presets"
 
 
 def available_presets() -> list[str]:

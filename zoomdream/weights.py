@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib import resources
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -35,7 +34,7 @@ class WeightsError(ValueError):
 
 def bundled_path() -> Path:
     """Path of the weights file shipped inside the package."""
-    return Path(str(resources.files("zoomdream.assets") / BUNDLED_NAME))
+    return Path(__file__).resolve().parent / "assets" / BUNDLED_NAME
 
 
 def sha256_of(path: Path) -> str:
