@@ -21,11 +21,7 @@ from typing import Any
 import yaml
 
 from zoomdream import googlenet
-
-
-class ConfigError(ValueError):
-    """A mistake in a preset, an override or a command-line value: one line that names
-    the key or value at fault."""
+from zoomdream.errors import ConfigError
 
 
 def _field(default, doc: str, **checks):
