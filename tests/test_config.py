@@ -26,14 +26,16 @@ def test_required_presets_are_bundled():
 
 def test_classic_zoom_has_the_2015_parameters():
     c = config.load("classic-zoom")
-    assert c.layers.schedule[0].layer == (("inception_4c/output", 1.0),)
-    assert (c.dream.octaves, c.dream.octave_scale, c.dream.iterations, c.dream.step_size, c.dream.jitter) == (4, 1.4, 10, 1.5, 32)
+    [(objective, weight)] = c.layers.schedule[0].layer
+    assert objective.spec == "inception_4c/output" and weight.constant == 1.0
+    d = c.dream
+    assert (d.octaves, d.octave_scale, d.iterations.constant, d.step_size.constant, d.jitter.constant) == (4, 1.4, 10, 1.5, 32)
 
 
 def test_noise_to_dogs_walks_up_to_a_long_dog_section():
     c = config.load("noise-to-dogs")
     assert c.start.kind == "noise" and c.video.fps == 25
-    layers = [step.layer[0][0] for step in c.layers.schedule]
+    layers = [step.layer[0][0].layer for step in c.layers.schedule]
     from zoomdream import googlenet
 
     assert [googlenet.depth(n) for n in layers] == sorted(googlenet.depth(n) for n in layers)
@@ -44,7 +46,7 @@ def test_noise_to_dogs_walks_up_to_a_long_dog_section():
 
 def test_numbers_are_coerced():
     c = config.from_dict({"dream": {"step_size": 2, "octaves": 3.0}, "video": {"fps": 30}})
-    assert isinstance(c.dream.step_size, float) and c.dream.step_size == 2.0
+    assert isinstance(c.dream.step_size.constant, float) and c.dream.step_size.constant == 2.0
     assert isinstance(c.dream.octaves, int) and c.dream.octaves == 3
     assert isinstance(c.video.fps, float)
 
@@ -56,8 +58,9 @@ def test_numbers_are_coerced():
         ({"drem": {}}, "unknown key 'drem'"),
         ({"dream": {"octaves": 2.5}}, "dream.octaves: expected a whole number, got 2.5"),
         ({"dream": {"octave_scale": 1.0}}, "dream.octave_scale: must be greater than 1.0"),
-        ({"dream": {"iterations": "ten"}}, "dream.iterations: expected a whole number"),
-        ({"dream": {"jitter": True}}, "dream.jitter: expected a whole number"),
+        ({"dream": {"iterations": "ten"}}, "dream.iterations: unknown name 'ten'"),
+        ({"dream": {"iterations": 2.5}}, "dream.iterations: expected a whole number, got 2.5"),
+        ({"dream": {"jitter": True}}, "dream.jitter: expected a number or a formula"),
         ({"video": {"size": "256by256"}}, "video.size: expected WIDTHxHEIGHT"),
         ({"video": {"quality": 11}}, "video.quality: must be at most 10"),
         ({"start": {"kind": "photo"}}, "start.kind: 'photo' is not one of noise, image, color"),
@@ -65,7 +68,7 @@ def test_numbers_are_coerced():
         ({"start": {"color": "#12345"}}, "start.color"),
         ({"layers": {"schedule": ["inception_4z/output"]}}, "layers.schedule[0].layer: unknown layer 'inception_4z/output'"),
         ({"layers": {"schedule": [{"layer": "conv2/3x3", "frame": 3}]}}, "unknown key 'layers.schedule[0].frame'"),
-        ({"layers": {"schedule": [{"layer": {"inception_4c/output": "lots"}}]}}, "layers.schedule[0].layer.inception_4c/output: expected a number"),
+        ({"layers": {"schedule": [{"layer": {"inception_4c/output": "lots"}}]}}, "layers.schedule[0].layer.inception_4c/output: unknown name 'lots'"),
         ({"video": "big"}, "video: expected a mapping"),
     ],
 )
@@ -97,10 +100,10 @@ def test_malformed_yaml_names_file_and_line(tmp_path):
 
 def test_overrides_and_alternative_units():
     c = config.load("classic-zoom", {"video.frames": 7, "dream.step_size": 2})
-    assert c.video.frames == 7 and c.video.seconds is None and c.dream.step_size == 2.0
+    assert c.video.frames == 7 and c.video.seconds is None and c.dream.step_size.constant == 2.0
     key, value = config.parse_assignment("layers.schedule=[conv2/3x3, {layer: inception_3a/output, frames: 2}]")
     c = config.load("noise-to-dogs", {key: value})
-    assert [s.layer[0][0] for s in c.layers.schedule] == ["conv2/3x3", "inception_3a/output"]
+    assert [s.layer[0][0].spec for s in c.layers.schedule] == ["conv2/3x3", "inception_3a/output"]
     with pytest.raises(ConfigError, match="expected key=value"):
         config.parse_assignment("dream.step_size")
 

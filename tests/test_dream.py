@@ -12,15 +12,16 @@ from zoomdream import dream, googlenet, images, objectives
 LAYERS = ("inception_3a/output", "inception_3b/output")
 
 
-def params(weights=(0.0, 1.0), step=1.5, iterations=4, jitter=8, zoom=1.0, frame=0):
+def params(weights=(0.0, 1.0), step=1.5, iterations=4, jitter=8, zoom=1.0, angle=0.0, pan=(0.0, 0.0), frame=0):
     return dream.FrameParams(
-        np.asarray(weights, np.float32), np.float32(step), np.int32(iterations), np.int32(jitter), np.float32(zoom), np.int32(frame)
+        np.asarray(weights, np.float32), np.float32(step), np.int32(iterations), np.int32(jitter), np.float32(zoom),
+        np.float32(angle), np.asarray(pan, np.float32), np.full(2, 0.5, np.float32), np.int32(frame),
     )
 
 
 @pytest.fixture(scope="module")
 def spec():
-    return dream.DreamSpec.create(64, 80, octaves=2, octave_scale=1.4, layers=LAYERS, max_iterations=5)
+    return dream.DreamSpec.create(64, 80, 2, 1.4, LAYERS, max_iterations=5)
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +34,7 @@ def start_canvas(seed=0, h=64, w=80):
 
 
 def objective(net, canvas, layer):
-    acts = net.activations(canvas[None], (layer,))
-    return float(objectives.layer_l2(acts, (layer,), jnp.ones(1)))
+    return float(objectives.layer_l2(net.activations(canvas[None], layer)[layer]))
 
 
 def test_frame_step_raises_the_objective(net, step):

@@ -14,9 +14,9 @@ def test_layers_hold_for_their_frames_then_the_last_one_holds():
     c = cfg(layers={"schedule": [{"layer": "conv2/3x3", "frames": 3}, {"layer": "inception_4c/output", "frames": 2}]},
             video={"frames": 8})
     plan = schedule.build_plan(c)
-    assert plan.layers == ("conv2/3x3", "inception_4c/output")
-    np.testing.assert_array_equal(plan.layer_weights[:, 0], [1, 1, 1, 0, 0, 0, 0, 0])
-    np.testing.assert_array_equal(plan.layer_weights[:, 1], [0, 0, 0, 1, 1, 1, 1, 1])
+    assert [o.spec for o in plan.objectives] == ["conv2/3x3", "inception_4c/output"]
+    np.testing.assert_array_equal(plan.weights[:, 0], [1, 1, 1, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(plan.weights[:, 1], [0, 0, 0, 1, 1, 1, 1, 1])
 
 
 def test_default_length_is_the_schedule_and_default_hold_is_100_frames():
@@ -28,7 +28,7 @@ def test_default_length_is_the_schedule_and_default_hold_is_100_frames():
 def test_crossfade_is_linear_and_centred_on_the_change():
     c = cfg(layers={"schedule": [{"layer": "inception_3a/output", "frames": 10}, {"layer": "inception_4a/output", "frames": 10}],
                     "crossfade_frames": 4}, video={"frames": 20})
-    w = schedule.build_plan(c).layer_weights
+    w = schedule.build_plan(c).weights
     # Frames 8, 9 before the change at 10 and 10, 11 after it: symmetric about it.
     np.testing.assert_allclose(w[:, 1][6:14], [0, 0, 0.2, 0.4, 0.6, 0.8, 1, 1], atol=1e-6)
     np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-6)
@@ -37,8 +37,8 @@ def test_crossfade_is_linear_and_centred_on_the_change():
 def test_weighted_mix_entry():
     c = cfg(layers={"schedule": [{"layer": {"inception_4c/output": 1.0, "inception_3b/output": 0.25}}]}, video={"frames": 2})
     plan = schedule.build_plan(c)
-    assert plan.layers == ("inception_3b/output", "inception_4c/output")
-    np.testing.assert_array_equal(plan.layer_weights[0], [0.25, 1.0])
+    assert [o.spec for o in plan.objectives] == ["inception_3b/output", "inception_4c/output"]
+    np.testing.assert_array_equal(plan.weights[0], [0.25, 1.0])
 
 
 @pytest.mark.parametrize("fps", [12, 25, 60])
@@ -62,5 +62,5 @@ def test_still_has_no_camera_motion():
 
 def test_dtypes_are_fixed():
     plan = schedule.build_plan(config.load("noise-to-dogs"))
-    assert plan.layer_weights.dtype == np.float32 and plan.zoom.dtype == np.float32
+    assert plan.weights.dtype == np.float32 and plan.zoom.dtype == np.float32
     assert plan.iterations.dtype == np.int32 and plan.jitter.dtype == np.int32

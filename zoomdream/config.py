@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from zoomdream import googlenet
+from zoomdream import googlenet, keyframes, objectives
 from zoomdream.errors import ConfigError
 
 
@@ -33,6 +33,14 @@ def _field(default, doc: str, **checks):
     # Sections (dataclass types) and lambdas are factories; anything else is the value.
     kwargs = {"default_factory": default} if callable(default) else {"default": default}
     return dataclasses.field(**kwargs, metadata={"doc": doc, **checks})
+
+
+def _scheduled(default: float, doc: str, integer: bool = False, **checks):
+    """A field that takes a constant, a formula of time or keyframes (a keyframes.Curve)."""
+    return dataclasses.field(
+        default_factory=lambda: keyframes.Curve.of(default),
+        metadata={"doc": doc, "parse": keyframes.parse_curve, "scheduled": True, "integer": integer, **checks},
+    )
 
 
 # ---- special value forms ------------------------------------------------------------------
@@ -70,34 +78,65 @@ def check_layer(name: Any, key: str) -> str:
     return name
 
 
-def _parse_layer_mix(value: Any, key: str) -> tuple[tuple[str, float], ...]:
-    """A layer name, or ``{layer: weight, ...}`` for a weighted set of layers."""
+Mix = tuple[tuple[objectives.Objective, keyframes.Curve], ...]
+
+
+def _parse_mix(value: Any, key: str) -> Mix:
+    """An objective (see zoomdream.objectives), or ``{objective: weight, ...}`` for a
+    weighted set; weights may be scheduled like any number."""
     if isinstance(value, str):
-        return ((check_layer(value, key), 1.0),)
+        return ((objectives.parse(value, key), keyframes.Curve.of(1.0)),)
     if isinstance(value, dict) and value:
         mix = []
-        for name, weight in value.items():
-            check_layer(name, key)
-            mix.append((name, _coerce_number(weight, f"{key}.{name}", float)))
+        for spec, weight in value.items():
+            where = f"{key}.{spec}"
+            curve = keyframes.parse_curve(weight, where)
+            for number in curve.numbers():
+                if number < 0:
+                    raise ConfigError(f"{where}: a weight must be at least 0, got {number:g}")
+            mix.append((objectives.parse(spec, key), curve))
         return tuple(mix)
-    raise ConfigError(f"{key}: expected a layer name or a mapping {{layer: weight}}, got {value!r}")
+    raise ConfigError(f"{key}: expected an objective such as inception_4c/output or a mapping {{objective: weight}}, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
 class LayerStep:
     """One entry of the layer schedule: what to dream of, and for how long."""
 
-    layer: tuple[tuple[str, float], ...] = _field(
-        (), "a layer name such as inception_4c/output, or {layer: weight, ...} to dream several at once", parse=_parse_layer_mix
+    layer: Mix = _field(
+        (),
+        "what to dream of: a layer (inception_4c/output), channels (inception_4d/output:97), "
+        "class:banana, guide:picture.jpg[@layer], or {objective: weight, ...}",
+        parse=_parse_mix,
     )
     frames: int | None = _field(None, "how many frames this entry lasts (default 100 when seconds is not given)", min=1)
     seconds: float | None = _field(None, "how long this entry lasts in seconds (keeps its length when fps changes)", above=0)
 
     def __post_init__(self):
         if not self.layer:
-            raise ConfigError("layers.schedule: every entry needs a 'layer'")
+            raise ConfigError("layers.schedule: every entry needs a 'layer' (or 'class' or 'guide')")
         if self.frames is not None and self.seconds is not None:
             raise ConfigError("layers.schedule: give an entry 'frames' or 'seconds', not both")
+
+
+def _entry_objective(entry: dict, where: str) -> dict:
+    """Spell the entry shorthands ``class: banana``, ``guide: pic.jpg`` (with an optional
+    ``layer``) and ``channels: [97]`` (with ``layer``) as objective strings."""
+    entry = dict(entry)
+    if "class" in entry:
+        if "layer" in entry:
+            raise ConfigError(f"{where}: give 'class' or 'layer', not both")
+        entry["layer"] = f"class:{entry.pop('class')}"
+    elif "guide" in entry:
+        layer = entry.pop("layer", objectives.DEFAULT_GUIDE_LAYER)
+        entry["layer"] = f"guide:{entry.pop('guide')}@{layer}"
+    elif "channels" in entry:
+        channels = entry.pop("channels")
+        channels = channels if isinstance(channels, list) else [channels]
+        if not isinstance(entry.get("layer"), str):
+            raise ConfigError(f"{where}.channels: needs a single 'layer' beside it")
+        entry["layer"] = f"{entry['layer']}:{','.join(str(c) for c in channels)}"
+    return entry
 
 
 def _parse_schedule(value: Any, key: str) -> tuple[LayerStep, ...]:
@@ -110,8 +149,10 @@ def _parse_schedule(value: Any, key: str) -> tuple[LayerStep, ...]:
         where = f"{key}[{i}]"
         if isinstance(entry, str):
             entry = {"layer": entry}
-        elif isinstance(entry, dict) and "layer" not in entry and all(n in googlenet.LAYER_NAMES for n in entry):
-            entry = {"layer": entry}  # a bare {layer: weight} mix
+        elif isinstance(entry, dict) and not set(entry) & {"layer", "class", "guide", "channels", "frames", "seconds"}:
+            entry = {"layer": entry}  # a bare {objective: weight} mix
+        elif isinstance(entry, dict):
+            entry = _entry_objective(entry, where)
         steps.append(build(LayerStep, entry, where))
     return tuple(steps)
 
@@ -147,25 +188,44 @@ class StartConfig:
 @dataclasses.dataclass(frozen=True)
 class DreamConfig:
     octaves: int = _field(4, "number of scales the image is dreamed at, smallest first", min=1, max=12)
-    octave_scale: float = _field(1.4, "size ratio between consecutive octaves", above=1.0, max=4.0)
-    iterations: int = _field(10, "gradient-ascent steps per octave", min=0, max=1000)
-    step_size: float = _field(1.5, "ascent step, in units of the gradient's mean absolute value", min=0)
-    jitter: int = _field(32, "largest random shift in pixels before each step (hides the network's grid)", min=0, max=1024)
+    # Not scheduled: the octave sizes are array shapes of the compiled frame step.
+    octave_scale: float = _field(1.4, "size ratio between consecutive octaves (constant: it sets the octave sizes)", above=1.0, max=4.0)
+    iterations: keyframes.Curve = _scheduled(10, "gradient-ascent steps per octave", integer=True, min=0, max=1000)
+    step_size: keyframes.Curve = _scheduled(1.5, "ascent step, in units of the gradient's mean absolute value", min=0)
+    jitter: keyframes.Curve = _scheduled(32, "largest random shift in pixels before each step (hides the network's grid)", integer=True, min=0, max=1024)
+    gradient_norm: str = _field(
+        "mean", "how the gradient is normalised: mean (divide by mean |g|, 2015) or laplacian (per pyramid level, smoother)",
+        choices=("mean", "laplacian"),
+    )
+    laplacian_levels: int = _field(4, "pyramid levels for gradient_norm: laplacian", min=1, max=8)
 
 
 @dataclasses.dataclass(frozen=True)
 class CameraConfig:
-    zoom_per_second: float = _field(1.0, "zoom factor per second: >1 zooms in, <1 out (3.6 = 5%/frame at 25 fps)", above=0)
+    zoom_per_second: keyframes.Curve = _scheduled(1.0, "zoom factor per second: >1 zooms in, <1 out (3.6 = 5%/frame at 25 fps)", above=0)
+    rotation: keyframes.Curve = _scheduled(0.0, "rotation in degrees per second, counter-clockwise")
+    pan_x: keyframes.Curve = _scheduled(0.0, "camera motion to the right, in canvas pixels per second")
+    pan_y: keyframes.Curve = _scheduled(0.0, "camera motion downwards, in canvas pixels per second")
+    center_x: keyframes.Curve = _scheduled(0.5, "zoom and rotation centre, as a fraction of the width (0 left, 1 right)", min=0, max=1)
+    center_y: keyframes.Curve = _scheduled(0.5, "zoom and rotation centre, as a fraction of the height (0 top, 1 bottom)", min=0, max=1)
+    border: str = _field(
+        "reflect", "what a zoom-out, rotation or pan reveals at the edges: reflect, wrap, edge or noise",
+        choices=("reflect", "wrap", "edge", "noise"),
+    )
+    supersample: int = _field(
+        1, "keep the camera's picture at this many times the video's resolution, so that hundreds of "
+        "resamplings do not blur it (2 costs little; the dream itself runs at the video's size)", min=1, max=4,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
 class LayersConfig:
     schedule: tuple[LayerStep, ...] = _field(
-        lambda: (LayerStep(layer=(("inception_4c/output", 1.0),)),),
-        "list of layers in order; each is a name or {layer: NAME or {NAME: weight}, frames: N | seconds: S}",
+        lambda: (LayerStep(layer=((objectives.Objective("l2", "inception_4c/output"), keyframes.Curve.of(1.0)),)),),
+        "list of what to dream of, in order; each entry is an objective or {layer: ..., frames: N | seconds: S}",
         parse=_parse_schedule,
     )
-    crossfade_frames: int | None = _field(None, "frames over which consecutive layers blend (centred on the change)", min=0)
+    crossfade_frames: int | None = _field(None, "frames over which consecutive entries blend (centred on the change)", min=0)
     crossfade_seconds: float | None = _field(None, "the crossfade in seconds, instead of frames", min=0)
 
     def __post_init__(self):
@@ -231,6 +291,12 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
 
 
 def _check(meta: dict, value: Any, key: str) -> None:
+    if isinstance(value, keyframes.Curve):
+        for number in value.numbers():
+            if meta.get("integer") and not float(number).is_integer():
+                raise ConfigError(f"{key}: expected a whole number, got {number:g}")
+            _check(meta, number, key)
+        return
     if value is None or not _is_number(value):
         if "choices" in meta and value not in meta["choices"]:
             raise ConfigError(f"{key}: {value!r} is not one of {', '.join(meta['choices'])}")
@@ -281,21 +347,30 @@ def key_docs(cls: type = RenderConfig, where: str = "") -> list[tuple[str, str, 
     for f in dataclasses.fields(cls):
         key = _join(where, f.name)
         hint = typing.get_type_hints(cls)[f.name]
-        if dataclasses.is_dataclass(hint):
+        if dataclasses.is_dataclass(hint) and "parse" not in f.metadata:  # a section
             rows.extend(key_docs(hint, key))
             continue
         default = getattr(instance, f.name) if instance is not None else None
         rows.append((key, _show_default(f.name, default), f.metadata["doc"]))
         if f.name == "schedule":
             rows.extend(key_docs(LayerStep, key + "[]"))
+            rows.extend((f"{key}[].{name}", "", doc) for name, doc in SCHEDULE_SHORTHANDS)
     return rows
+
+
+# Entry keys that spell an objective more readably than the objective string.
+SCHEDULE_SHORTHANDS = (
+    ("class", "instead of layer: a class to draw, by ImageNet label word or index (class: banana)"),
+    ("guide", "instead of layer: a picture whose features to dream (with layer: the layer, default inception_3b/output)"),
+    ("channels", "with a single layer: dream only these channels of it (channels: [97])"),
+)
 
 
 def _show_default(name: str, value: Any) -> str:
     if name == "size" and value:
         return f"{value[0]}x{value[1]}"
     if name == "schedule":
-        return ", ".join(step.layer[0][0] for step in value)
+        return ", ".join(step.layer[0][0].spec for step in value)
     if name == "color":
         return "#" + "".join(f"{c:02x}" for c in value)
     if isinstance(value, tuple) and value and isinstance(value[0], tuple):
@@ -411,8 +486,14 @@ def from_dict(raw: dict) -> RenderConfig:
 
 def to_dict(config: Any) -> Any:
     """The resolved config as plain YAML-able data (the inverse of :func:`from_dict`)."""
+    if isinstance(config, keyframes.Curve):
+        return config.raw()
     if isinstance(config, LayerStep):
-        out: dict[str, Any] = {"layer": config.layer[0][0] if len(config.layer) == 1 and config.layer[0][1] == 1.0 else dict(config.layer)}
+        (first, weight), single = config.layer[0], len(config.layer) == 1
+        if single and weight.is_constant and weight.constant == 1.0:
+            out: dict[str, Any] = {"layer": first.spec}
+        else:
+            out = {"layer": {objective.spec: curve.raw() for objective, curve in config.layer}}
         if config.frames is not None:
             out["frames"] = config.frames
         if config.seconds is not None:

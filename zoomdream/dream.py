@@ -17,23 +17,23 @@ import jax.numpy as jnp
 import numpy as np
 
 from zoomdream import camera, googlenet, images, objectives
+from zoomdream.objectives import Objective
 
 # Added to the gradient's mean magnitude before dividing by it (flat images have none).
 GRAD_EPSILON = 1e-8
 
 
 class FrameParams(NamedTuple):
-    """Per-frame values, all traced: changing them never recompiles.
+    """Per-frame values, all traced: changing them never recompiles."""
 
-    Every field is a scalar except ``layer_weights``, one weight per layer of
-    :attr:`DreamSpec.layers`.
-    """
-
-    layer_weights: jax.Array  # float32 (L,)
+    weights: jax.Array  # float32 (objectives,): one weight per DreamSpec.objectives
     step_size: jax.Array  # float32
     iterations: jax.Array  # int32, per octave
     jitter: jax.Array  # int32, largest roll in pixels
-    zoom: jax.Array  # float32, zoom factor applied after this frame's dream
+    zoom: jax.Array  # float32: the camera move after this frame's dream...
+    angle: jax.Array  # float32, radians
+    pan: jax.Array  # float32 (2,), video pixels (x, y)
+    center: jax.Array  # float32 (2,), fractions of (width, height)
     frame_index: jax.Array  # int32, folded into the PRNG key
 
 
@@ -42,27 +42,45 @@ class DreamSpec:
     """The static shape of a render. Every field selects code or sets an array shape, so
     a change triggers recompilation; keep it constant over a render."""
 
-    height: int
+    height: int  # the video's size, at which the dream runs
     width: int
     octave_shapes: tuple[tuple[int, int], ...]  # smallest first, the last is (height, width)
-    layers: tuple[str, ...]  # candidate layers, shallowest first
+    objectives: tuple[Objective, ...]  # candidate objectives, shallowest layer first
     max_iterations: int  # the largest per-frame iteration count of the render
     # How the ascent steps run. True: a Python loop unrolled to max_iterations (steps
     # beyond a frame's count are masked out) and the network always run to the deepest
     # candidate layer. XLA:CPU compiles convolutions inside while/conditional bodies to a
     # path about 2x slower than at the top level, so on CPU this is the fast form.
     # False: lax.fori_loop with a traced trip count, and lax.switch that runs the network
-    # only as deep as the deepest layer in use: a small program for GPU/TPU.
-    unroll: bool
+    # only as deep as the deepest objective in use: a small program for GPU/TPU.
+    unroll: bool = True
+    gradient_norm: str = "mean"  # or "laplacian"
+    laplacian_levels: int = 4
+    supersample: int = 1  # the camera's canvas is this many times the video's size
+    border: str = "reflect"
+    noise_amplitude: float = 48.0  # of the noise border
 
     @classmethod
-    def create(cls, height: int, width: int, octaves: int, octave_scale: float, layers, max_iterations: int,
-               unroll: bool | None = None) -> "DreamSpec":
-        layers = tuple(sorted(dict.fromkeys(layers), key=googlenet.depth))
-        shapes = octave_shapes(height, width, octaves, octave_scale, min_side=min_octave_side(layers[-1]))
+    def create(cls, height: int, width: int, octaves: int, octave_scale: float, objectives, max_iterations: int,
+               unroll: bool | None = None, **options) -> "DreamSpec":
+        objectives = tuple(sorted(dict.fromkeys(_as_objective(o) for o in objectives), key=lambda o: (o.depth, o)))
+        shapes = octave_shapes(height, width, octaves, octave_scale, min_side=min_octave_side(objectives[-1].layer))
         if unroll is None:
             unroll = default_unroll()
-        return cls(height, width, shapes, layers, int(max_iterations), bool(unroll))
+        return cls(height, width, shapes, objectives, int(max_iterations), bool(unroll), **options)
+
+    @property
+    def canvas_shape(self) -> tuple[int, int, int]:
+        """Shape of the canvas carried from frame to frame."""
+        return (self.height * self.supersample, self.width * self.supersample, 3)
+
+    @property
+    def guide_indices(self) -> tuple[int, ...]:
+        return tuple(i for i, o in enumerate(self.objectives) if o.kind == "guide")
+
+
+def _as_objective(objective) -> Objective:
+    return objective if isinstance(objective, Objective) else Objective("l2", objective)
 
 
 def default_unroll() -> bool:
@@ -94,64 +112,101 @@ def _resize(image: jax.Array, shape: tuple[int, int]) -> jax.Array:
     return jax.image.resize(image, (*shape, image.shape[2]), method="linear")
 
 
+def _laplacian_normalize(g: jax.Array, levels: int) -> jax.Array:
+    """Split ``g`` into a Laplacian pyramid, scale every level to unit standard deviation,
+    and merge: low frequencies get as much of the step as high ones, which gives smoother
+    pictures in fewer steps (the 2016 TensorFlow DeepDream tutorial)."""
+    bands = []
+    low = g
+    for _ in range(levels - 1):
+        h, w = low.shape[:2]
+        if min(h, w) < 4:
+            break
+        smaller = jax.image.resize(low, ((h + 1) // 2, (w + 1) // 2, low.shape[2]), method="linear")
+        bands.append(low - _resize(smaller, (h, w)))
+        low = smaller
+    bands.append(low)
+    out = None
+    for band in reversed(bands):
+        band = band / jnp.maximum(jnp.std(band), 1e-8)
+        out = band if out is None else _resize(out, band.shape[:2]) + band
+    return out
+
+
 def make_frame_fn(spec: DreamSpec) -> Callable:
-    """The pure (un-jitted) frame step for ``spec``; see :func:`compile_frame_step`."""
+    """The pure (un-jitted) frame step for ``spec``:
+    ``frame_step(params, canvas, frame_params, key, guides) -> (next_canvas, frame_u8)``,
+    where ``guides`` holds the features of each guide objective, in objective order."""
     module = googlenet.GoogLeNetModule()
     low, high = (jnp.asarray(b) for b in images.canvas_bounds())
 
-    def loss_to(names):
-        def loss(params, image, weights):
+    def loss_to(count: int):
+        chosen = spec.objectives[:count]
+        names = tuple(dict.fromkeys(o.layer for o in chosen))
+
+        def loss(params, image, weights, guides):
             acts = module.apply({"params": params}, image[None], names)
-            return objectives.layer_l2(acts, names, weights[: len(names)])
+            return objectives.weighted_sum(chosen, acts, weights, guides)
 
         return loss
 
     if spec.unroll:
-        objective = loss_to(spec.layers)
+        objective = loss_to(len(spec.objectives))
     else:
         # One loss per candidate depth: branch k runs the network only as deep as
-        # layers[k], chosen by the deepest layer with a nonzero weight, so early layers of
-        # a schedule do not pay for deep ones and a layer change is data, not a recompile.
-        branches = [loss_to(spec.layers[: k + 1]) for k in range(len(spec.layers))]
+        # objectives[k], chosen by the deepest objective with a nonzero weight, so early
+        # layers of a schedule do not pay for deep ones and a change is data, not a recompile.
+        branches = [loss_to(k + 1) for k in range(len(spec.objectives))]
 
-        def objective(params, image, weights):
-            active = jnp.where(weights != 0, jnp.arange(len(spec.layers)), 0)
-            return jax.lax.switch(jnp.max(active), branches, params, image, weights)
+        def objective(params, image, weights, guides):
+            active = jnp.where(weights != 0, jnp.arange(len(spec.objectives)), 0)
+            return jax.lax.switch(jnp.max(active), branches, params, image, weights, guides)
 
     grad_fn = jax.grad(objective, argnums=1)
 
-    def ascent_step(params, image, fp: FrameParams, key):
+    def ascent_step(params, image, fp: FrameParams, guides, key):
         shift = jax.random.randint(key, (2,), -fp.jitter, fp.jitter + 1)
         rolled = jnp.roll(image, shift, axis=(0, 1))
-        g = grad_fn(params, rolled, fp.layer_weights)
+        g = grad_fn(params, rolled, fp.weights, guides)
         g = jnp.roll(g, -shift, axis=(0, 1))
+        if spec.gradient_norm == "laplacian":
+            g = _laplacian_normalize(g, spec.laplacian_levels)
         image = image + fp.step_size / (jnp.mean(jnp.abs(g)) + GRAD_EPSILON) * g
         return jnp.clip(image, low, high)
 
-    def ascend(params, image, fp: FrameParams, octave_key):
-        step = lambda i, img: ascent_step(params, img, fp, jax.random.fold_in(octave_key, i))
+    def ascend(params, image, fp: FrameParams, guides, octave_key):
+        step = lambda i, img: ascent_step(params, img, fp, guides, jax.random.fold_in(octave_key, i))
         if not spec.unroll:
             return jax.lax.fori_loop(0, fp.iterations, step, image)
         for i in range(spec.max_iterations):
             image = jnp.where(i < fp.iterations, step(i, image), image)
         return image
 
-    def dream(params, canvas, fp: FrameParams, key):
+    def dream(params, canvas, fp: FrameParams, guides, key):
         """2015 octave scheme: dream the smallest octave, carry the dreamed *detail*
         (dreamed minus the octave's base) up to the next size, and so on."""
         bases = [_resize(canvas, shape) for shape in spec.octave_shapes]
         detail = jnp.zeros_like(bases[0])
         for o, base in enumerate(bases):
-            octave_key = jax.random.fold_in(key, o)
             image = base + _resize(detail, base.shape[:2])
-            image = ascend(params, image, fp, octave_key)
+            image = ascend(params, image, fp, guides, jax.random.fold_in(key, o))
             detail = image - base
         return image
 
-    def frame_step(params, canvas, fp: FrameParams, key):
+    def frame_step(params, canvas, fp: FrameParams, key, guides=()):
         key = jax.random.fold_in(key, fp.frame_index)
-        dreamed = dream(params, canvas, fp, key)
-        return camera.zoom(dreamed, fp.zoom), images.canvas_to_rgb(dreamed)
+        guide_of = dict(zip(spec.guide_indices, guides))
+        # With supersampling the canvas is larger than the video: the dream runs on it
+        # shrunk to the video's size, and its detail is added back at full resolution,
+        # where the camera's resampling blurs it S times less.
+        base = _resize(canvas, (spec.height, spec.width))
+        dreamed = dream(params, base, fp, guide_of, key)
+        canvas = dreamed if spec.supersample == 1 else canvas + _resize(dreamed - base, canvas.shape[:2])
+        scale = spec.supersample
+        center = fp.center * jnp.array([canvas.shape[1] - 1, canvas.shape[0] - 1], jnp.float32)
+        moved = camera.move(canvas, fp.zoom, fp.angle, fp.pan * scale, center, spec.border,
+                            jax.random.fold_in(key, 1 << 20), spec.noise_amplitude)
+        return moved, images.canvas_to_rgb(dreamed)
 
     return frame_step
 
@@ -177,10 +232,10 @@ _COMPILED: dict = {}
 _COMPILED_KEEP = 4
 
 
-def compiled_frame_step(spec: DreamSpec, params, canvas, frame_params: FrameParams, key) -> Callable:
+def compiled_frame_step(spec: DreamSpec, params, canvas, frame_params: FrameParams, key, guides=()) -> Callable:
     """The frame step compiled ahead of time for these arguments' shapes and dtypes."""
     abstract = jax.tree_util.tree_map(
-        lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), (params, canvas, frame_params, key)
+        lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), (params, canvas, frame_params, key, tuple(guides))
     )
     leaves, treedef = jax.tree_util.tree_flatten(abstract)
     cache_key = (spec, treedef, tuple((leaf.shape, str(leaf.dtype)) for leaf in leaves))

@@ -19,7 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from zoomdream import config as config_lib
-from zoomdream import dream, images, schedule, video
+from zoomdream import dream, images, objectives, schedule, video
 from zoomdream.config import ConfigError, RenderConfig
 from zoomdream.googlenet import GoogLeNet
 from zoomdream.weights import load_googlenet
@@ -142,12 +142,28 @@ def frame_params(plan: schedule.Plan, k: int) -> dream.FrameParams:
     """The traced inputs of frame ``k``, always with the same dtypes (a Python int one
     frame and a float the next would recompile)."""
     return dream.FrameParams(
-        layer_weights=plan.layer_weights[k],
+        weights=plan.weights[k],
         step_size=plan.step_size[k],
         iterations=plan.iterations[k],
         jitter=plan.jitter[k],
         zoom=plan.zoom[k],
+        angle=plan.angle[k],
+        pan=plan.pan[k],
+        center=plan.center[k],
         frame_index=np.int32(k),
+    )
+
+
+def make_spec(cfg: RenderConfig, plan: schedule.Plan, width: int, height: int) -> dream.DreamSpec:
+    """The static shape of this render's frame step."""
+    return dream.DreamSpec.create(
+        height, width, cfg.dream.octaves, cfg.dream.octave_scale, plan.objectives,
+        max_iterations=int(plan.iterations.max()),
+        gradient_norm=cfg.dream.gradient_norm,
+        laplacian_levels=cfg.dream.laplacian_levels,
+        supersample=cfg.camera.supersample,
+        border=cfg.camera.border,
+        noise_amplitude=cfg.start.noise_amplitude,
     )
 
 
@@ -214,11 +230,10 @@ def render(
         check_frames_dir(frames_dir, overwrite)
 
     plan = schedule.build_plan(cfg, frames=1 if still else None, still=still)
-    canvas = images.initial_canvas(cfg.start, width, height, cfg.seed)
+    spec = make_spec(cfg, plan, width, height)
+    canvas = images.initial_canvas(cfg.start, spec.canvas_shape[1], spec.canvas_shape[0], cfg.seed)
     net = net if net is not None else load_googlenet()
-    spec = dream.DreamSpec.create(
-        height, width, cfg.dream.octaves, cfg.dream.octave_scale, plan.layers, max_iterations=int(plan.iterations.max())
-    )
+    guides = tuple(objectives.guide_features(net, spec.objectives[i]) for i in spec.guide_indices)
     key = jax.random.key(cfg.seed)
 
     if progress:
@@ -226,7 +241,7 @@ def render(
         tqdm.write(f"zoomdream: compiling the frame step once for this render (octaves {octaves}) ...", file=sys.stderr)
     enable_compilation_cache()
     start = time.perf_counter()
-    step = dream.compiled_frame_step(spec, net.params, canvas, frame_params(plan, 0), key)
+    step = dream.compiled_frame_step(spec, net.params, canvas, frame_params(plan, 0), key, guides)
     compile_seconds = time.perf_counter() - start
 
     bar = tqdm(total=plan.frames, unit="frame", desc=cfg.name, disable=not progress, dynamic_ncols=True)
@@ -256,7 +271,7 @@ def render(
     try:
         pending = None
         for k in range(plan.frames):
-            canvas, frame = step(net.params, canvas, frame_params(plan, k), key)
+            canvas, frame = step(net.params, canvas, frame_params(plan, k), key, guides)
             if pending is not None:
                 emit(*pending)
             pending = (k, frame)
