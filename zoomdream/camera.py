@@ -6,7 +6,7 @@ A move is one affine map from output pixels to source pixels: zoom by ``z`` and 
     p = c + z * R(angle) (q - c - pan),
 
 so the output pixel p shows the source at q = c + pan + R(-angle)(p - c) / z, sampled
-bilinearly. Coordinates are (x right, y down) with pixel centres on integers; a positive
+with cubic interpolation. Coordinates are (x right, y down) with pixel centres on integers; a positive
 angle turns the picture counter-clockwise on screen. The output shape never depends on
 the move (a crop-then-resize would round to another size each frame and recompile).
 
@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.ndimage import map_coordinates
 
-BORDER_MODES = {"reflect": "reflect", "wrap": "wrap", "edge": "nearest", "noise": "constant"}
+BORDER_MODES = ("reflect", "wrap", "edge", "noise")
 
 
 def source_coordinates(height: int, width: int, zoom, angle, pan, center) -> tuple[jax.Array, jax.Array]:
@@ -36,26 +35,61 @@ def source_coordinates(height: int, width: int, zoom, angle, pan, center) -> tup
     return sy, sx
 
 
-def resample(image: jax.Array, ys: jax.Array, xs: jax.Array, border: str = "edge") -> jax.Array:
-    """Bilinear samples of an HWC image at (ys, xs), with a border mode of
-    :data:`BORDER_MODES` (noise samples outside as zero; see :func:`move`)."""
-    mode = BORDER_MODES[border]
-    sample = lambda channel: map_coordinates(channel, [ys, xs], order=1, mode=mode, cval=0.0)
-    return jax.vmap(sample, in_axes=2, out_axes=2)(image)
+def _border_index(i: jax.Array, n: int, border: str) -> tuple[jax.Array, jax.Array]:
+    """Map integer sample positions outside 0..n-1 into the picture; also return whether
+    each position was inside (only the noise border needs that)."""
+    inside = (i >= 0) & (i < n)
+    if border == "wrap":
+        i = jnp.mod(i, n)
+    elif border == "reflect":  # ... c b a | a b c ... (the edge pixel is repeated once)
+        m = jnp.mod(i, 2 * n)
+        i = jnp.where(m >= n, 2 * n - 1 - m, m)
+    else:
+        i = jnp.clip(i, 0, n - 1)
+    return i, inside
+
+
+def _cubic_weights(f: jax.Array) -> jax.Array:
+    """Keys' cubic convolution weights (a = -0.5) of the 4 taps at offsets -1, 0, 1, 2 for
+    a fractional position f in [0, 1). It reproduces linear and quadratic ramps exactly and
+    blurs far less than bilinear interpolation, which matters when a picture is resampled
+    once per frame for hundreds of frames."""
+    a = -0.5
+    d = jnp.stack([1 + f, f, 1 - f, 2 - f], axis=-1)
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return jnp.where(d <= 1, near, far)
+
+
+def resample(image: jax.Array, ys: jax.Array, xs: jax.Array, border: str = "edge") -> tuple[jax.Array, jax.Array]:
+    """Bicubic samples of an HWC image at (ys, xs), and the share of each sample that came
+    from inside the picture. Outside, the border mode decides: reflect, wrap, edge, or
+    noise (zero here; :func:`move` fills it)."""
+    h, w = image.shape[:2]
+    y0, x0 = jnp.floor(ys), jnp.floor(xs)
+    wy, wx = _cubic_weights(ys - y0), _cubic_weights(xs - x0)  # (..., 4)
+    taps = jnp.arange(-1, 3)
+    yi, y_in = _border_index(y0.astype(jnp.int32)[..., None] + taps, h, border)
+    xi, x_in = _border_index(x0.astype(jnp.int32)[..., None] + taps, w, border)
+    if border == "noise":
+        wy, wx = wy * y_in, wx * x_in
+    # Separable: 4 taps along x for each of 4 rows, then 4 along y.
+    rows = image[yi[..., :, None], xi[..., None, :]]  # (H, W, 4, 4, C)
+    out = jnp.einsum("hwijc,hwi,hwj->hwc", rows, wy, wx)
+    inside = wy.sum(-1) * wx.sum(-1)
+    return out, inside
 
 
 def move(image: jax.Array, zoom, angle, pan, center, border: str = "reflect", key=None, noise_amplitude: float = 48.0) -> jax.Array:
     """Apply one camera move to an HWC canvas; the shape stays the same."""
     ys, xs = source_coordinates(image.shape[0], image.shape[1], zoom, angle, pan, center)
-    moved = resample(image, ys, xs, border)
+    moved, inside = resample(image, ys, xs, border)
     if border != "noise":
         return moved
-    # How much of each output pixel came from inside the picture (bilinear weights).
-    inside = map_coordinates(jnp.ones(image.shape[:2], image.dtype), [ys, xs], order=1, mode="constant", cval=0.0)
     noise = jax.random.uniform(key, image.shape, image.dtype, -noise_amplitude, noise_amplitude)
     # Canvas values are mean-subtracted, so 0 +- noise is noise around mid-grey (give or
     # take the few levels between the ImageNet mean and 127.5).
-    return moved + (1.0 - inside)[..., None] * noise
+    return moved + (1.0 - jnp.clip(inside, 0.0, 1.0))[..., None] * noise
 
 
 def zoom(image: jax.Array, factor) -> jax.Array:

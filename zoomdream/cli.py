@@ -14,7 +14,9 @@ from zoomdream import config as config_lib
 from zoomdream import googlenet
 from zoomdream.config import ConfigError
 from zoomdream.images import ImageError
-from zoomdream.render import render
+from zoomdream.render import render, resolve_config
+from zoomdream.schedule import build_plan
+from zoomdream import planview
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -62,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames-dir", metavar="DIR", help="also write every frame as DIR/frame_00001.png ...")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file or frames")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--plan", nargs="?", const="", metavar="FILE",
+                   help="render nothing: print the schedule at its keyframes and layer changes; with FILE, "
+                   "write every per-frame value as JSON (FILE.json), or a plot of the curves and the JSON "
+                   "beside it (FILE.png)")
     p.add_argument("--list-presets", action="store_true", help="list the bundled presets and exit")
     p.add_argument("--list-layers", action="store_true", help="print the layer table and exit")
     p.add_argument("--list-keys", action="store_true", help="print every preset key with its default and exit")
@@ -90,6 +96,18 @@ def keys_text() -> str:
     return "\n".join(f"{k:<{width}}  {d:<{dwidth}}  {doc}" for k, d, doc in rows)
 
 
+def _plan(args: argparse.Namespace, overrides: dict) -> int:
+    cfg = resolve_config(
+        args.preset, frames=args.frames, seconds=args.seconds, size=args.size, fps=args.fps, seed=args.seed,
+        layer=args.layer, input_image=args.input, overrides=overrides,
+    )
+    plan = build_plan(cfg)
+    print(planview.plan_table(cfg, plan))
+    for path in planview.write_plan(cfg, plan, args.plan or None):
+        print(f"wrote {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -110,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _render(args: argparse.Namespace) -> int:
     overrides = dict(config_lib.parse_assignment(s) for s in args.set)
+    if args.plan is not None:
+        return _plan(args, overrides)
     try:
         result = render(
             args.preset,
