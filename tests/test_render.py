@@ -142,10 +142,11 @@ def errors_of(capsys, *args):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--preset", "no-such-preset"], "unknown preset 'no-such-preset'; available presets: classic-zoom"),
+        (["--preset", "no-such-preset"], "unknown preset 'no-such-preset'; available presets: banana, classic-zoom"),
         (["--set", "dream.stepsize=3"], "unknown key 'dream.stepsize'"),
         (["--set", "dream.octaves=many"], "dream.octaves: expected a whole number"),
         (["--layer", "inception_9z/output"], "--layer: unknown layer 'inception_9z/output'"),
+        (["--layer", "inception_4c/output:9999"], "--layer: channel 9999 is beyond"),
         (["--size", "255x256"], "H.264 MP4 needs an even width and height, e.g. 256x256"),
         (["--size", "huge"], "video.size: expected WIDTHxHEIGHT"),
         (["-o", "/nonexistent-folder/x.mp4"], "output folder '/nonexistent-folder' does not exist"),

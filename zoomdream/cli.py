@@ -27,6 +27,8 @@ examples:
   python -m zoomdream --preset classic-zoom --seconds 4 --size 320x180 -o zoom.mp4
   python -m zoomdream --preset classic-zoom --input photo.jpg -o dreamed.png
   python -m zoomdream --preset noise-to-dogs --set dream.step_size=2 --set camera.zoom_per_second=2
+  python -m zoomdream --preset spiral --plan spiral.png  the schedule as a table and a plot
+  python -m zoomdream --preset classic-zoom --layer class:banana --seconds 2
   python -m zoomdream --list-layers                       which layer draws what
 
 Presets are YAML files; --list-keys prints every key with its default and meaning.
@@ -57,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", metavar="WxH", help="canvas size, e.g. 640x360 (even numbers for MP4)")
     p.add_argument("--fps", type=float, metavar="F", help="frames per second (motion per second stays the same)")
     p.add_argument("--seed", type=int, metavar="S", help="random seed (same seed, same video on the same backend)")
-    p.add_argument("--layer", metavar="NAME", help="dream this one layer for the whole render, e.g. inception_4c/output")
+    p.add_argument("--layer", metavar="OBJECTIVE",
+                   help="dream this for the whole render: a layer (inception_4c/output), channels "
+                   "(inception_4d/output:97), class:banana or guide:picture.jpg")
     p.add_argument("--input", metavar="IMAGE", help="start from this picture (any size; cropped to fill the canvas)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset key, e.g. --set dream.iterations=5 (repeatable)")

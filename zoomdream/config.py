@@ -72,12 +72,6 @@ def parse_color(value: Any, key: str) -> tuple[int, int, int]:
     raise ConfigError(f"{key}: expected a colour as '#rrggbb' or [r, g, b] in 0..255, got {value!r}")
 
 
-def check_layer(name: Any, key: str) -> str:
-    if not isinstance(name, str) or name not in googlenet.LAYER_NAMES:
-        raise ConfigError(f"{key}: {googlenet.unknown_layer_message(str(name))}")
-    return name
-
-
 Mix = tuple[tuple[objectives.Objective, keyframes.Curve], ...]
 
 

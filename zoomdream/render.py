@@ -95,7 +95,7 @@ def resolve_config(
     if seed is not None:
         shortcuts["seed"] = seed
     if layer is not None:
-        config_lib.check_layer(layer, "--layer")
+        objectives.parse(layer, "--layer")
         shortcuts["layers.schedule"] = [layer]
     if input_image is not None:
         shortcuts.update({"start.kind": "image", "start.image": str(input_image)})
