@@ -39,8 +39,7 @@ def measure(name: str) -> dict:
     net = zoomdream.load_googlenet()
     spec = dream.DreamSpec.create(size, size, octaves, 1.4, (layer,), max_iterations=iterations)
     canvas = jax.numpy.asarray(images.noise_canvas(size, size, 48.0, 0))
-    fp = dream.FrameParams(np.ones(1, np.float32), np.float32(1.5), np.int32(iterations), np.int32(32),
-                           np.float32(1.0526), np.int32(0))
+    fp = dream.frame_values([1.0], iterations=iterations, zoom=1.0526)
     key = jax.random.key(0)
     start = time.perf_counter()
     step = dream.compile_frame_step(spec).lower(net.params, canvas, fp, key).compile()

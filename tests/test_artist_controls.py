@@ -69,6 +69,7 @@ def test_render_with_every_value_scheduled_compiles_once(tmp_path, net):
     overrides = {
         **SCHEDULED,
         "dream.octaves": 2,
+        "dream.octave_scale": [[0, 1.3], [0.25, 1.6, "hold"]],
         "dream.step_size": [[0, 1.0], [0.2, 2.0, "hold"]],
         "dream.iterations": [[0, 1], [0.2, 3, "hold"]],
         "dream.jitter": "8 + 8*sin(t)",
@@ -90,8 +91,7 @@ def ascend(net, objective_spec, canvas, iterations=6, gradient_norm="mean", guid
     """Dream one objective on a canvas for a few steps, without camera motion."""
     spec = dream.DreamSpec.create(canvas.shape[0], canvas.shape[1], 1, 1.4, [objectives.parse(objective_spec, "test")],
                                   max_iterations=iterations, gradient_norm=gradient_norm, unroll=False)  # quick to compile
-    fp = dream.FrameParams(np.ones(1, np.float32), np.float32(1.5), np.int32(iterations), np.int32(4), np.float32(1.0),
-                           np.float32(0), np.zeros(2, np.float32), np.full(2, 0.5, np.float32), np.int32(0))
+    fp = dream.frame_values([1.0], iterations=iterations, jitter=4)
     out, _ = jax.jit(dream.make_frame_fn(spec))(net.params, jnp.asarray(canvas), fp, jax.random.key(0), guides)
     return np.asarray(out)
 

@@ -124,8 +124,7 @@ def test_supersampling_keeps_a_fine_pattern_sharper_over_many_zooms(net):
         spec = dream.DreamSpec.create(h, w, 1, 1.4, ("conv2/3x3",), max_iterations=1, supersample=supersample, border="edge")
         fn = jax.jit(dream.make_frame_fn(spec))
         canvas = jnp.asarray(grating(1.0, h * supersample))
-        fp = dream.FrameParams(np.zeros(1, np.float32), np.float32(0), np.int32(0), np.int32(0), np.float32(step),
-                               np.float32(0), np.zeros(2, np.float32), np.full(2, 0.5, np.float32), np.int32(0))
+        fp = dream.frame_values([0.0], step_size=0, iterations=0, jitter=0, zoom=step)
         for _ in range(frames):
             canvas, frame = fn(net.params, canvas, fp, jax.random.key(0))
         shown = np.asarray(camera.zoom(canvas, jnp.float32(1.0))) if supersample == 1 else np.asarray(

@@ -12,11 +12,8 @@ from zoomdream import dream, googlenet, images, objectives
 LAYERS = ("inception_3a/output", "inception_3b/output")
 
 
-def params(weights=(0.0, 1.0), step=1.5, iterations=4, jitter=8, zoom=1.0, angle=0.0, pan=(0.0, 0.0), frame=0):
-    return dream.FrameParams(
-        np.asarray(weights, np.float32), np.float32(step), np.int32(iterations), np.int32(jitter), np.float32(zoom),
-        np.float32(angle), np.asarray(pan, np.float32), np.full(2, 0.5, np.float32), np.int32(frame),
-    )
+def params(weights=(0.0, 1.0), step=1.5, iterations=4, jitter=8, zoom=1.0, frame=0):
+    return dream.frame_values(weights, step_size=step, iterations=iterations, jitter=jitter, zoom=zoom, frame_index=frame)
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +132,32 @@ def test_unrolled_path_runs_only_the_frames_iterations(net, step):
     two = np.asarray(step(net.params, start_canvas(), params(iterations=2), jax.random.key(0))[1]).astype(int)
     five = np.asarray(step(net.params, start_canvas(), params(iterations=5), jax.random.key(0))[1]).astype(int)
     assert np.abs(two - five).mean() > 1
+
+
+def test_shrink_into_a_buffer_mirrors_beyond_the_content():
+    canvas = jnp.asarray(np.random.default_rng(0).uniform(-50, 50, (40, 60, 3)).astype(np.float32))
+    out = np.asarray(dream._shrink_into(canvas, (30, 45), jnp.float32(2.0)))
+    shrunk = np.asarray(jax.image.resize(canvas, (20, 30, 3), "linear"))
+    np.testing.assert_allclose(out[:20, :30], shrunk, atol=1e-3)
+    np.testing.assert_allclose(out[20:30, :30], shrunk[19:9:-1], atol=1e-3)  # mirrored rows
+    np.testing.assert_allclose(out[:20, 30:45], shrunk[:, 29:14:-1], atol=1e-3)  # mirrored columns
+
+
+def test_scheduled_octave_scale_matches_the_fixed_octaves_at_the_same_scale(net):
+    fixed = dream.DreamSpec.create(64, 64, 3, 1.4, LAYERS, max_iterations=3)
+    buffered = dream.DreamSpec.create(64, 64, 3, 1.4, LAYERS, max_iterations=3, scheduled_octave_scale=True)
+    assert buffered.octave_shapes == fixed.octave_shapes
+    fp = dream.frame_values((0.0, 1.0), iterations=3, jitter=0, octave_scale=1.4)
+    start = np.asarray(images.canvas_to_rgb(start_canvas(h=64, w=64))).astype(float)
+
+    def change(spec, fp):
+        frame = dream.compile_frame_step(spec)(net.params, start_canvas(h=64, w=64), fp, jax.random.key(0))[1]
+        return (np.asarray(frame) - start).ravel()
+
+    a = change(fixed, fp)
+    same_scale = np.corrcoef(a, change(buffered, fp))[0, 1]
+    other_scale = np.corrcoef(a, change(buffered, fp._replace(octave_scale=np.float32(1.8))))[0, 1]
+    # The buffered octaves hold the picture at exactly 1/1.4, 1/1.96 of the canvas where
+    # the fixed ones round to whole pixels, and dreaming amplifies such differences; still
+    # the same scale dreams much the same picture, and another scale another one.
+    assert same_scale > 0.5 and same_scale > 2 * other_scale, (same_scale, other_scale)

@@ -182,8 +182,7 @@ class StartConfig:
 @dataclasses.dataclass(frozen=True)
 class DreamConfig:
     octaves: int = _field(4, "number of scales the image is dreamed at, smallest first", min=1, max=12)
-    # Not scheduled: the octave sizes are array shapes of the compiled frame step.
-    octave_scale: float = _field(1.4, "size ratio between consecutive octaves (constant: it sets the octave sizes)", above=1.0, max=4.0)
+    octave_scale: keyframes.Curve = _scheduled(1.4, "size ratio between consecutive octaves", above=1.0, max=4.0)
     iterations: keyframes.Curve = _scheduled(10, "gradient-ascent steps per octave", integer=True, min=0, max=1000)
     step_size: keyframes.Curve = _scheduled(1.5, "ascent step, in units of the gradient's mean absolute value", min=0)
     jitter: keyframes.Curve = _scheduled(32, "largest random shift in pixels before each step (hides the network's grid)", integer=True, min=0, max=1024)

@@ -28,6 +28,7 @@ class FrameParams(NamedTuple):
 
     weights: jax.Array  # float32 (objectives,): one weight per DreamSpec.objectives
     step_size: jax.Array  # float32
+    octave_scale: jax.Array  # float32; used when DreamSpec.scheduled_octave_scale
     iterations: jax.Array  # int32, per octave
     jitter: jax.Array  # int32, largest roll in pixels
     zoom: jax.Array  # float32: the camera move after this frame's dream...
@@ -35,6 +36,23 @@ class FrameParams(NamedTuple):
     pan: jax.Array  # float32 (2,), video pixels (x, y)
     center: jax.Array  # float32 (2,), fractions of (width, height)
     frame_index: jax.Array  # int32, folded into the PRNG key
+
+
+def frame_values(weights, **values) -> FrameParams:
+    """FrameParams with the 2015 notebook's values and no camera motion, unless given:
+    for experiments, tests and benchmarks. Dtypes are fixed here as the render's are."""
+    defaults = dict(step_size=1.5, octave_scale=1.4, iterations=10, jitter=32, zoom=1.0, angle=0.0,
+                    pan=(0.0, 0.0), center=(0.5, 0.5), frame_index=0)
+    unknown = set(values) - set(defaults)
+    if unknown:
+        raise TypeError(f"unknown frame values: {sorted(unknown)}")
+    v = {**defaults, **values}
+    f32, i32 = np.float32, np.int32
+    return FrameParams(
+        weights=np.asarray(weights, f32), step_size=f32(v["step_size"]), octave_scale=f32(v["octave_scale"]),
+        iterations=i32(v["iterations"]), jitter=i32(v["jitter"]), zoom=f32(v["zoom"]), angle=f32(v["angle"]),
+        pan=np.asarray(v["pan"], f32), center=np.asarray(v["center"], f32), frame_index=i32(v["frame_index"]),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,10 +77,16 @@ class DreamSpec:
     supersample: int = 1  # the camera's canvas is this many times the video's size
     border: str = "reflect"
     noise_amplitude: float = 48.0  # of the noise border
+    # A scheduled octave scale cannot change array shapes, so the octaves become buffers
+    # of the sizes the smallest scale of the render gives (octave_shapes), and each
+    # frame's octave picture fills the top-left of its buffer, the rest mirrored.
+    scheduled_octave_scale: bool = False
 
     @classmethod
     def create(cls, height: int, width: int, octaves: int, octave_scale: float, objectives, max_iterations: int,
                unroll: bool | None = None, **options) -> "DreamSpec":
+        """``octave_scale``: the render's (smallest) octave scale, which sets the octave
+        sizes."""
         objectives = tuple(sorted(dict.fromkeys(_as_objective(o) for o in objectives), key=lambda o: (o.depth, o)))
         shapes = octave_shapes(height, width, octaves, octave_scale, min_side=min_octave_side(objectives[-1].layer))
         if unroll is None:
@@ -110,6 +134,27 @@ def _resize(image: jax.Array, shape: tuple[int, int]) -> jax.Array:
     if image.shape[:2] == shape:
         return image
     return jax.image.resize(image, (*shape, image.shape[2]), method="linear")
+
+
+def _scale_into(image: jax.Array, shape: tuple[int, int], scale) -> jax.Array:
+    """``image`` scaled by a traced factor about its top-left corner into ``shape``."""
+    scales = jnp.stack([scale, scale]).astype(jnp.float32)
+    return jax.image.scale_and_translate(image, (*shape, image.shape[2]), (0, 1), scales, jnp.zeros(2, jnp.float32),
+                                         method="linear", antialias=True)
+
+
+def _shrink_into(canvas: jax.Array, shape: tuple[int, int], factor) -> jax.Array:
+    """The canvas shrunk by a traced ``factor`` into the top-left of a buffer of
+    ``shape``; the rest of the buffer mirrors it, so the network sees no hard edge."""
+    content = _scale_into(canvas, shape, 1.0 / factor)
+    for axis in (0, 1):
+        n = shape[axis]
+        filled = jnp.maximum(jnp.floor(canvas.shape[axis] / factor).astype(jnp.int32), 1)
+        i = jnp.arange(n)
+        # Mirror about the content's last row/column: filled, filled+1, ... -> filled-1, filled-2, ...
+        source = jnp.where(i < filled, i, jnp.clip(2 * filled - 1 - i, 0, n - 1))
+        content = jnp.take(content, source, axis=axis)
+    return content
 
 
 def _laplacian_normalize(g: jax.Array, levels: int) -> jax.Array:
@@ -182,13 +227,25 @@ def make_frame_fn(spec: DreamSpec) -> Callable:
             image = jnp.where(i < fp.iterations, step(i, image), image)
         return image
 
+    def octave_bases(canvas, fp: FrameParams):
+        if not spec.scheduled_octave_scale:
+            return [_resize(canvas, shape) for shape in spec.octave_shapes]
+        last = len(spec.octave_shapes) - 1
+        return [canvas if o == last else _shrink_into(canvas, shape, fp.octave_scale ** (last - o))
+                for o, shape in enumerate(spec.octave_shapes)]
+
+    def carry_up(detail, shape, fp: FrameParams):
+        if not spec.scheduled_octave_scale:
+            return _resize(detail, shape)
+        return _scale_into(detail, shape, fp.octave_scale)
+
     def dream(params, canvas, fp: FrameParams, guides, key):
         """2015 octave scheme: dream the smallest octave, carry the dreamed *detail*
         (dreamed minus the octave's base) up to the next size, and so on."""
-        bases = [_resize(canvas, shape) for shape in spec.octave_shapes]
+        bases = octave_bases(canvas, fp)
         detail = jnp.zeros_like(bases[0])
         for o, base in enumerate(bases):
-            image = base + _resize(detail, base.shape[:2])
+            image = base + (detail if o == 0 else carry_up(detail, base.shape[:2], fp))
             image = ascend(params, image, fp, guides, jax.random.fold_in(key, o))
             detail = image - base
         return image

@@ -144,6 +144,7 @@ def frame_params(plan: schedule.Plan, k: int) -> dream.FrameParams:
     return dream.FrameParams(
         weights=plan.weights[k],
         step_size=plan.step_size[k],
+        octave_scale=plan.octave_scale[k],
         iterations=plan.iterations[k],
         jitter=plan.jitter[k],
         zoom=plan.zoom[k],
@@ -157,7 +158,8 @@ def frame_params(plan: schedule.Plan, k: int) -> dream.FrameParams:
 def make_spec(cfg: RenderConfig, plan: schedule.Plan, width: int, height: int) -> dream.DreamSpec:
     """The static shape of this render's frame step."""
     return dream.DreamSpec.create(
-        height, width, cfg.dream.octaves, cfg.dream.octave_scale, plan.objectives,
+        height, width, cfg.dream.octaves, float(plan.octave_scale.min()), plan.objectives,
+        scheduled_octave_scale=not cfg.dream.octave_scale.is_constant,
         max_iterations=int(plan.iterations.max()),
         gradient_norm=cfg.dream.gradient_norm,
         laplacian_levels=cfg.dream.laplacian_levels,

@@ -31,6 +31,7 @@ class Plan:
     objectives: tuple[objectives.Objective, ...]  # shallowest layer first
     weights: np.ndarray  # float32 (frames, objectives)
     step_size: np.ndarray  # float32 (frames,)
+    octave_scale: np.ndarray  # float32 (frames,)
     iterations: np.ndarray  # int32 (frames,)
     jitter: np.ndarray  # int32 (frames,)
     zoom: np.ndarray  # float32 (frames,): zoom factor of the move after each frame
@@ -188,6 +189,7 @@ def build_plan(config: RenderConfig, frames: int | None = None, still: bool = Fa
         objectives=candidates,
         weights=objective_weights(config, n, candidates),
         step_size=_curve(config, "dream", "step_size", n).astype(np.float32),
+        octave_scale=_curve(config, "dream", "octave_scale", n).astype(np.float32),
         iterations=_curve(config, "dream", "iterations", n, integer=True).astype(np.int32),
         jitter=_curve(config, "dream", "jitter", n, integer=True).astype(np.int32),
         zoom=zoom.astype(np.float32),
