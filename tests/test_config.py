@@ -29,7 +29,7 @@ def test_classic_zoom_has_the_2015_parameters():
     [(objective, weight)] = c.layers.schedule[0].layer
     assert objective.spec == "inception_4c/output" and weight.constant == 1.0
     d = c.dream
-    assert (d.octaves, d.octave_scale, d.iterations.constant, d.step_size.constant, d.jitter.constant) == (4, 1.4, 10, 1.5, 32)
+    assert (d.octaves, d.octave_scale.constant, d.iterations.constant, d.step_size.constant, d.jitter.constant) == (4, 1.4, 10, 1.5, 32)
 
 
 def test_noise_to_dogs_walks_up_to_a_long_dog_section():
