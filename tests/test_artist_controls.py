@@ -10,7 +10,6 @@ import pytest
 
 import zoomdream
 from zoomdream import cli, dream, images, objectives
-from zoomdream.config import ConfigError
 
 SCHEDULED = {
     "layers.schedule": [

@@ -4,7 +4,7 @@ A preset is validated once, here, at the boundary: numbers are coerced (YAML's `
 int, ``1.5`` a float), ranges are checked, unknown keys and layer names are refused with
 the list of valid ones. Everything after this module can trust a :class:`RenderConfig`.
 
-Every key, its default and its meaning is listed in :data:`KEY_DOCS` (printed by
+Every key, its default and its meaning is listed by :func:`key_docs` (printed by
 ``python -m zoomdream --list-keys``) and in the README.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from zoomdream import googlenet, keyframes, objectives
+from zoomdream import keyframes, objectives
 from zoomdream.errors import ConfigError
 
 
@@ -39,7 +39,7 @@ def _scheduled(default: float, doc: str, integer: bool = False, **checks):
     """A field that takes a constant, a formula of time or keyframes (a keyframes.Curve)."""
     return dataclasses.field(
         default_factory=lambda: keyframes.Curve.of(default),
-        metadata={"doc": doc, "parse": keyframes.parse_curve, "scheduled": True, "integer": integer, **checks},
+        metadata={"doc": doc, "parse": keyframes.parse_curve, "integer": integer, **checks},
     )
 
 

@@ -140,6 +140,7 @@ def _build_layer_table(num_classes: int = 1000) -> tuple[LayerInfo, ...]:
     table = []
     stride, channels = 1, 3
     for stage, op in enumerate(ARCHITECTURE):
+        channels_in = channels
         if op.kind in ("conv", "maxpool"):
             stride *= op.stride
         if op.kind in ("conv", "inception", "classifier"):
@@ -152,7 +153,6 @@ def _build_layer_table(num_classes: int = 1000) -> tuple[LayerInfo, ...]:
                 table.append(LayerInfo(f"{op.name}/{branch}", widths[branch], stride, stage, note))
         else:
             table.append(LayerInfo(op.name, channels, stride, stage, _note(op.name)))
-        channels_in = channels
     return tuple(table)
 
 
@@ -207,7 +207,7 @@ def blob_size(name: str, height: int, width: int) -> tuple[int, int]:
     """
     target = depth(name)
     hw = [height, width]
-    for stage, op in enumerate(ARCHITECTURE[: target + 1]):
+    for op in ARCHITECTURE[: target + 1]:
         if op.kind == "conv":
             hw = [_conv_size(s, op.kernel, op.stride, op.pad) for s in hw]
         elif op.kind == "maxpool":
@@ -366,7 +366,7 @@ class GoogLeNetModule(nn.Module):
                 f"it needs at least {min_input_size(deepest_name)} px on each side"
             )
         blobs: dict[str, jax.Array] = {}
-        for stage, op in enumerate(ARCHITECTURE[: last + 1]):
+        for op in ARCHITECTURE[: last + 1]:
             if op.kind == "conv":
                 x = CaffeConv(op.features, op.kernel, op.stride, op.pad, name=op.name)(x)
             elif op.kind == "maxpool":
