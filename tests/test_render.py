@@ -150,7 +150,7 @@ def errors_of(capsys, *args):
         (["--size", "255x256"], "H.264 MP4 needs an even width and height, e.g. 256x256"),
         (["--size", "huge"], "video.size: expected WIDTHxHEIGHT"),
         (["-o", "/nonexistent-folder/x.mp4"], "output folder '/nonexistent-folder' does not exist"),
-        (["-o", "movie.avi"], "zoomdream writes .mp4 videos or .png/.jpg stills"),
+        (["-o", "movie.avi"], "zoomdream writes .mp4 or .gif videos, or .png/.jpg stills"),
         (["--input", "/no/such/photo.jpg", "-o", "{tmp}/x.png"], "image file '/no/such/photo.jpg' does not exist"),
         (["--set", "novalue"], "expected key=value"),
     ],

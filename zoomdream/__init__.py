@@ -8,7 +8,8 @@
 __version__ = "0.1.0"
 
 from zoomdream.googlenet import MEAN_BGR, GoogLeNet  # noqa: E402
-from zoomdream.render import RenderResult, render  # noqa: E402
+from zoomdream.render import RenderError, RenderResult, render, rerender, resume  # noqa: E402
 from zoomdream.weights import load_googlenet  # noqa: E402
 
-__all__ = ["GoogLeNet", "MEAN_BGR", "RenderResult", "load_googlenet", "render", "__version__"]
+__all__ = ["GoogLeNet", "MEAN_BGR", "RenderError", "RenderResult", "load_googlenet", "render", "rerender", "resume",
+           "__version__"]

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from zoomdream import config as config_lib
 from zoomdream import googlenet
 from zoomdream.config import ConfigError
 from zoomdream.images import ImageError
-from zoomdream.render import render, resolve_config
+from zoomdream import outputs
+from zoomdream.render import DEFAULT_PRESET, RenderError, render, rerender, resolve_config, resume
 from zoomdream.schedule import build_plan
 from zoomdream import planview
 
+EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -49,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--preset", default="noise-to-dogs", metavar="NAME|PATH",
+    p.add_argument("--preset", metavar="NAME|PATH",
                    help="a bundled preset (see --list-presets) or a YAML file (default: noise-to-dogs)")
     p.add_argument("-o", "--output", metavar="OUT",
                    help="output file: .mp4 for a video, .png/.jpg for one dreamed still (default: PRESET.mp4)")
@@ -68,6 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames-dir", metavar="DIR", help="also write every frame as DIR/frame_00001.png ...")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file or frames")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--resume", metavar="OUT", help="continue the interrupted or killed render of OUT (an .mp4); "
+                   "with a larger --frames/--seconds, lengthen a finished one")
+    p.add_argument("--from", dest="from_video", metavar="VIDEO", help="render again the video that VIDEO (a zoomdream "
+                   "MP4) records: same settings, seed and length (to -o, default VIDEO-again.mp4)")
+    p.add_argument("--assemble", metavar="OUT", help="join the finished segments of OUT's render into a playable OUT now")
+    p.add_argument("--preview", action="store_true", help="a fast draft of the same schedule: half size, one octave "
+                   "less, half the iterations (default output PRESET-preview.mp4)")
+    p.add_argument("--audio", metavar="FILE", help="put this soundtrack into the MP4 (the video keeps its length)")
+    p.add_argument("--audio-length", action="store_true", help="render exactly as long as the --audio soundtrack")
+    p.add_argument("--checkpoint-every", type=int, metavar="N", help="frames between checkpoints (default: about a "
+                   "minute of rendering)")
     p.add_argument("--plan", nargs="?", const="", metavar="FILE",
                    help="render nothing: print the schedule at its keyframes and layer changes; with FILE, "
                    "write every per-frame value as JSON (FILE.json), or a plot of the curves and the JSON "
@@ -102,7 +116,7 @@ def keys_text() -> str:
 
 def _plan(args: argparse.Namespace, overrides: dict) -> int:
     cfg = resolve_config(
-        args.preset, frames=args.frames, seconds=args.seconds, size=args.size, fps=args.fps, seed=args.seed,
+        args.preset or DEFAULT_PRESET, frames=args.frames, seconds=args.seconds, size=args.size, fps=args.fps, seed=args.seed,
         layer=args.layer, input_image=args.input, overrides=overrides,
     )
     plan = build_plan(cfg)
@@ -128,32 +142,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"zoomdream: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except RenderError as exc:
+        print(f"zoomdream: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _render(args: argparse.Namespace) -> int:
     overrides = dict(config_lib.parse_assignment(s) for s in args.set)
     if args.plan is not None:
         return _plan(args, overrides)
+    common = dict(frames_dir=args.frames_dir, progress=not args.quiet)
     try:
-        result = render(
-            args.preset,
-            args.output,
-            frames=args.frames,
-            seconds=args.seconds,
-            size=args.size,
-            fps=args.fps,
-            seed=args.seed,
-            layer=args.layer,
-            input_image=args.input,
-            overrides=overrides,
-            frames_dir=args.frames_dir,
-            overwrite=args.overwrite,
-            progress=not args.quiet,
-        )
+        if args.assemble:
+            print(f"wrote {outputs.assemble(Path(args.assemble))}")
+            return 0
+        if args.resume:
+            # A --preset given with --resume is compared with the stored settings.
+            result = resume(args.resume, frames=args.frames, seconds=args.seconds, preset=args.preset, overrides=overrides, **common)
+        elif args.from_video:
+            result = rerender(args.from_video, args.output, overwrite=args.overwrite, **common)
+        else:
+            result = render(
+                args.preset or DEFAULT_PRESET, args.output, frames=args.frames, seconds=args.seconds, size=args.size, fps=args.fps,
+                seed=args.seed, layer=args.layer, input_image=args.input, overrides=overrides, overwrite=args.overwrite,
+                preview=args.preview, audio=args.audio, audio_length=args.audio_length,
+                checkpoint_every=args.checkpoint_every, **common,
+            )
     except ImageError as exc:
         raise ConfigError(str(exc)) from None
+    except OSError as exc:  # outside a render loop, e.g. --assemble on a damaged folder
+        raise RenderError(str(exc)) from None
     if result.interrupted:
-        print(f"zoomdream: interrupted; {result.output} holds the {result.frames} frame(s) rendered", file=sys.stderr)
+        again = f"; --resume {result.output} continues" if result.output.suffix.lower() == ".mp4" else ""
+        print(f"zoomdream: interrupted; {result.output} holds the frames rendered so far{again}", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(f"wrote {result.output} ({result.frames} frames in {result.seconds:.0f} s, after {result.compile_seconds:.0f} s of compiling)")
     return 0

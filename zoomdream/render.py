@@ -8,7 +8,9 @@ already computing (JAX dispatches asynchronously), so the device does not wait o
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from zoomdream import config as config_lib
-from zoomdream import dream, images, objectives, schedule, video
+from zoomdream import checkpoint, dream, images, objectives, outputs, schedule, video
 from zoomdream.config import ConfigError, RenderConfig
 from zoomdream.googlenet import GoogLeNet
 from zoomdream.weights import load_googlenet
@@ -116,7 +118,7 @@ def check_output(output: Path, overwrite: bool) -> None:
     """Refuse, before any work, an output that cannot or should not be written."""
     suffix = output.suffix.lower()
     if suffix not in video.VIDEO_SUFFIXES + video.STILL_SUFFIXES:
-        raise ConfigError(f"output {str(output)!r}: zoomdream writes .mp4 videos or .png/.jpg stills")
+        raise ConfigError(f"output {str(output)!r}: zoomdream writes .mp4 or .gif videos, or .png/.jpg stills")
     if output.is_dir():
         raise ConfigError(f"output {str(output)!r} is a folder; name a file")
     if output.exists() and not overwrite:
@@ -177,6 +179,38 @@ def still_size(cfg: RenderConfig, size_given: bool) -> tuple[int, int]:
     return cfg.video.size
 
 
+def _even(n: float) -> int:
+    return max(16, int(round(n / 2)) * 2)
+
+
+def preview_settings(cfg: RenderConfig, plan: schedule.Plan, width: int, height: int):
+    """A fast draft of the same schedule: half the size, one octave less, half the
+    iterations. Pan speeds are in pixels, so they halve with the size."""
+    w, h = _even(width / 2), _even(height / 2)
+    cfg = config_lib.from_dict({**config_lib.to_dict(cfg), "dream": {**config_lib.to_dict(cfg.dream), "octaves": max(1, cfg.dream.octaves - 1)}})
+    plan = dataclasses.replace(plan, iterations=np.maximum(1, (plan.iterations + 1) // 2).astype(np.int32),
+                               pan=(plan.pan * (w / width)).astype(np.float32))
+    return cfg, plan, w, h
+
+
+class RenderError(RuntimeError):
+    """A render that could not go on (disk full, output folder removed, write error).
+    The last checkpoint is kept."""
+
+
+def _check_audio(audio: str | Path | None) -> Path | None:
+    if audio is None:
+        return None
+    path = Path(audio).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"--audio: {str(audio)!r} does not exist")
+    try:
+        video.media_seconds(path, "a")
+    except OSError:
+        raise ConfigError(f"--audio: {str(audio)!r} has no sound ffmpeg can read") from None
+    return path
+
+
 def render(
     preset: str | RenderConfig = DEFAULT_PRESET,
     output: str | Path | None = None,
@@ -191,78 +225,202 @@ def render(
     overrides: dict[str, Any] | None = None,
     frames_dir: str | Path | None = None,
     overwrite: bool = False,
+    preview: bool = False,
+    audio: str | Path | None = None,
+    audio_length: bool = False,
+    checkpoint_every: int | None = None,
     progress: bool = True,
     on_frame: Callable[[int, np.ndarray], None] | None = None,
     net: GoogLeNet | None = None,
 ) -> RenderResult:
-    """Render a preset to an MP4 (or, for a .png/.jpg output, dream one still image).
+    """Render a preset to an MP4 or GIF (or, for a .png/.jpg output, dream one still).
 
     Args:
       preset: a bundled preset name, a YAML path, or a :class:`RenderConfig`.
-      output: .mp4 for a video, .png/.jpg for a still (default ``<preset name>.mp4``).
+      output: .mp4 or .gif for a video, .png/.jpg for a still (default ``<preset>.mp4``).
       frames, seconds: the length, overriding the preset's.
       size: ``"WxH"`` or (width, height); fps, seed: override the preset's.
-      layer: dream this one layer for the whole render.
+      layer: dream this one objective for the whole render.
       input_image: start from this picture instead of the preset's start.
       overrides: ``{"dotted.key": value}`` as with ``--set``.
       frames_dir: also write every frame as a numbered PNG here.
-      overwrite: replace an existing output.
+      overwrite: replace an existing output (and its unfinished parts).
+      preview: a fast draft: half size, one octave less, half the iterations.
+      audio: a soundtrack for the MP4; audio_length: render as long as the soundtrack.
+      checkpoint_every: frames per segment and checkpoint (default: about a minute of
+        rendering, fixed after the first frames).
       progress: show a progress bar with seconds per frame and ETA.
       on_frame: called as ``on_frame(index, rgb_uint8)`` for every finished frame.
       net: a loaded network (default: the bundled BVLC GoogLeNet).
 
     Returns:
-      A :class:`RenderResult`. A Ctrl-C stops the render cleanly: the file is closed and
-      playable, and the result says ``interrupted=True``.
+      A :class:`RenderResult`. A Ctrl-C stops the render cleanly: the video is assembled
+      from every frame rendered so far and the result says ``interrupted=True``; an MP4
+      render can then be continued with :func:`resume`.
     """
+    audio = _check_audio(audio)
+    if audio_length:
+        if audio is None:
+            raise ConfigError("--audio-length needs --audio")
+        seconds, frames = video.media_seconds(audio, "a"), None
     cfg = resolve_config(
         preset, frames=frames, seconds=seconds, size=size, fps=fps, seed=seed, layer=layer,
         input_image=input_image, overrides=overrides,
     )
-    output = Path(output if output is not None else f"{cfg.name}.mp4")
+    output = Path(output if output is not None else f"{cfg.name}{'-preview' if preview else ''}.mp4")
     check_output(output, overwrite)
-    still = is_still(output)
-    width, height = still_size(cfg, size is not None) if still else cfg.video.size
-    if not still:
+    kind = "still" if is_still(output) else output.suffix.lower()[1:]
+    width, height = still_size(cfg, size is not None) if kind == "still" else cfg.video.size
+    if kind == "mp4":
         problem = video.check_video_size(width, height)
         if problem:
             raise ConfigError(problem)
+        parts = checkpoint.parts_dir(output)
+        if parts.exists() and not overwrite:
+            raise ConfigError(f"{parts} holds an unfinished render of {output.name}; "
+                              f"--resume {output} continues it, --overwrite starts again")
+    if audio is not None and kind != "mp4":
+        raise ConfigError("--audio needs an .mp4 output")
     if frames_dir is not None:
-        frames_dir = Path(frames_dir)
-        check_frames_dir(frames_dir, overwrite)
+        check_frames_dir(Path(frames_dir), overwrite)
+    if checkpoint_every is not None and checkpoint_every < 1:
+        raise ConfigError(f"--checkpoint-every must be at least 1, got {checkpoint_every}")
 
-    plan = schedule.build_plan(cfg, frames=1 if still else None, still=still)
+    plan = schedule.build_plan(cfg, frames=1 if kind == "still" else None, still=kind == "still")
+    if preview:
+        cfg, plan, width, height = preview_settings(cfg, plan, width, height)
     spec = make_spec(cfg, plan, width, height)
     canvas = images.initial_canvas(cfg.start, spec.canvas_shape[1], spec.canvas_shape[0], cfg.seed)
+
+    if kind == "mp4":
+        if parts.exists():
+            shutil.rmtree(parts)
+        parts.mkdir()
+        extra = {"audio": str(audio.resolve()) if audio else None, "preview": preview, "quality": cfg.video.quality}
+        manifest = checkpoint.make_manifest(cfg, plan.frames, checkpoint_every, width, height, extra)
+        checkpoint.write_manifest(parts, manifest)
+        sink = outputs.VideoOutput(output, manifest, 0, cfg.video.quality, audio)
+    elif kind == "gif":
+        sink = outputs.GifOutput(output, width, height, cfg.video.fps)
+    else:
+        sink = outputs.StillOutput(output)
+    return _run(cfg, plan, spec, sink, canvas, 0, output, frames_dir, progress, on_frame, net)
+
+
+def resume(
+    output: str | Path,
+    *,
+    frames: int | None = None,
+    seconds: float | None = None,
+    preset: str | RenderConfig | None = None,
+    overrides: dict[str, Any] | None = None,
+    frames_dir: str | Path | None = None,
+    progress: bool = True,
+    on_frame: Callable[[int, np.ndarray], None] | None = None,
+    net: GoogLeNet | None = None,
+) -> RenderResult:
+    """Continue an MP4 render that was interrupted or killed, or lengthen a finished one.
+
+    The frames are those an uninterrupted render would have made. Only the length may
+    change (``frames``/``seconds``, not shorter than before); a different preset or any
+    other override is refused with the list of what changed.
+    """
+    output = Path(output)
+    parts = checkpoint.parts_dir(output)
+    manifest = checkpoint.read_manifest(parts)
+    stored = manifest["config"]
+    cfg = resolve_config(preset if preset is not None else config_lib.from_dict(stored),
+                         frames=frames, seconds=seconds, overrides=overrides)
+    changed = [d for d in checkpoint.differences(stored, config_lib.to_dict(cfg)) if not d.startswith(checkpoint.LENGTH_KEYS)]
+    if changed:
+        raise ConfigError(f"cannot resume {output.name}: its settings changed ({'; '.join(changed)}); "
+                          "only --frames/--seconds may grow")
+    plan = schedule.build_plan(cfg)
+    if plan.frames < manifest["frames"]:
+        raise ConfigError(f"cannot resume {output.name} shorter: it has {manifest['frames']} frames, "
+                          f"the new length is {plan.frames}")
+    width, height = manifest["size"]
+    if manifest.get("preview"):
+        cfg, plan, width, height = preview_settings(cfg, plan, *cfg.video.size)
+    spec = make_spec(cfg, plan, width, height)
+    saved = checkpoint.load(parts)
+    if saved is not None and saved["config_hash"] != manifest["config_hash"]:
+        raise ConfigError(f"{parts / checkpoint.CHECKPOINT} belongs to another render")
+    start = saved["next_frame"] if saved is not None else 0
+    if saved is not None and not np.array_equal(saved["key_data"], np.asarray(jax.random.key_data(jax.random.key(cfg.seed)))):
+        raise ConfigError(f"{parts / checkpoint.CHECKPOINT}: its random key does not match the seed")
+    canvas = saved["canvas"] if saved is not None else images.initial_canvas(cfg.start, spec.canvas_shape[1], spec.canvas_shape[0], cfg.seed)
+    checkpoint.completed_segments(parts, start, manifest["segment_frames"] or max(start, 1))
+    manifest["frames"] = plan.frames
+    manifest["config"] = config_lib.to_dict(cfg)
+    checkpoint.write_manifest(parts, manifest)
+    audio = Path(manifest["audio"]) if manifest.get("audio") else None
+    sink = outputs.VideoOutput(output, manifest, start, manifest.get("quality", cfg.video.quality), audio)
+    return _run(cfg, plan, spec, sink, canvas, start, output, frames_dir, progress, on_frame, net)
+
+
+def provenance_of(video_path: str | Path) -> dict:
+    """The render record of a zoomdream video: from its metadata, else the JSON beside it."""
+    path = Path(video_path)
+    if not path.is_file():
+        raise ConfigError(f"--from: {str(video_path)!r} does not exist")
+    try:
+        record = video.read_metadata(path)
+    except OSError:
+        record = {}
+    if "config" not in record:
+        beside = checkpoint.record_path(path)
+        if not beside.exists():
+            raise ConfigError(f"--from: {path.name} carries no zoomdream render record, and there is no {beside.name}")
+        record = json.loads(beside.read_text())
+    return record
+
+
+def rerender(source: str | Path, output: str | Path | None = None, **options) -> RenderResult:
+    """Render again the video that ``source`` (a zoomdream MP4) records: same config,
+    seed and length. ``options`` are those of :func:`render` (output, overwrite, ...)."""
+    record = provenance_of(source)
+    cfg = config_lib.from_dict(record["config"])
+    source = Path(source)
+    output = output if output is not None else source.with_name(source.stem + "-again" + source.suffix)
+    return render(cfg, output, frames=record["frames"], size=tuple(record["size"]), **options)
+
+
+def _run(cfg, plan, spec, sink, canvas, start, output, frames_dir, progress, on_frame, net) -> RenderResult:
+    """Compile once, then dream frames ``start..plan.frames-1`` into ``sink``."""
     net = net if net is not None else load_googlenet()
     guides = tuple(objectives.guide_features(net, spec.objectives[i]) for i in spec.guide_indices)
     key = jax.random.key(cfg.seed)
+    key_data = np.asarray(jax.random.key_data(key))
+    canvas = jax.numpy.asarray(canvas)
 
     if progress:
         octaves = " -> ".join(f"{w}x{h}" for h, w in spec.octave_shapes)
-        tqdm.write(f"zoomdream: compiling the frame step once for this render (octaves {octaves}) ...", file=sys.stderr)
+        where = f"; parts in {sink.parts}" if isinstance(sink, outputs.VideoOutput) else ""
+        tqdm.write(f"zoomdream: compiling the frame step once for this render (octaves {octaves}){where} ...", file=sys.stderr)
     enable_compilation_cache()
-    start = time.perf_counter()
+    began = time.perf_counter()
     step = dream.compiled_frame_step(spec, net.params, canvas, frame_params(plan, 0), key, guides)
-    compile_seconds = time.perf_counter() - start
+    compile_seconds = time.perf_counter() - began
 
-    bar = tqdm(total=plan.frames, unit="frame", desc=cfg.name, disable=not progress, dynamic_ncols=True)
-    written = 0
+    bar = tqdm(total=plan.frames, initial=start, unit="frame", desc=cfg.name, disable=not progress, dynamic_ncols=True)
+    frame_files = video.FrameDirWriter(frames_dir, plan.frames, first=start + 1) if frames_dir is not None else None
+    latest = outputs.LatestPicture(sink.parts / "latest.png") if isinstance(sink, outputs.VideoOutput) else None
+    done = start  # frames finished, counted from the first frame of the render
     interrupted = False
     loop_start = last = time.perf_counter()
-    writer = video.Mp4Writer(output, width, height, cfg.video.fps, cfg.video.quality) if not still else None
-    frame_files = video.FrameDirWriter(frames_dir, plan.frames) if frames_dir is not None else None
 
-    def emit(k: int, frame_on_device) -> None:
-        nonlocal written, last
+    def emit(k: int, frame_on_device, canvas_for_checkpoint) -> None:
+        nonlocal done, last
         frame = np.asarray(frame_on_device)  # waits for frame k only; k+1 is already queued
-        if still:
-            images.save_image(output, frame)
-        else:
-            writer.write(frame)
+        sink.write(k, frame)
         if frame_files is not None:
             frame_files.write(frame)
-        written += 1
+        if latest is not None:
+            latest.offer(frame)
+        if canvas_for_checkpoint is not None:
+            sink.boundary(k + 1, canvas_for_checkpoint, key_data)
+        done = k + 1
         now = time.perf_counter()
         bar.set_postfix_str(f"layer {plan.layer_label(k)}, {now - last:.2f} s/frame", refresh=False)
         bar.update(1)
@@ -271,23 +429,29 @@ def render(
             on_frame(k, frame)
 
     try:
-        pending = None
-        for k in range(plan.frames):
-            canvas, frame = step(net.params, canvas, frame_params(plan, k), key, guides)
+        try:
+            pending = None
+            for k in range(start, plan.frames):
+                canvas, frame = step(net.params, canvas, frame_params(plan, k), key, guides)
+                # The next call donates this canvas, so a checkpoint copies it out now.
+                saved = np.asarray(canvas) if sink.is_boundary(k + 1) else None
+                if pending is not None:
+                    emit(*pending)
+                pending = (k, frame, saved)
             if pending is not None:
                 emit(*pending)
-            pending = (k, frame)
-        if pending is not None:
-            emit(*pending)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        bar.close()
-        if writer is not None:
-            writer.close()
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            bar.close()
+        sink.finish(done, interrupted)
+    except OSError as exc:
+        saved = checkpoint.load(sink.parts) if isinstance(sink, outputs.VideoOutput) and sink.parts.exists() else None
+        kept = f"; the checkpoint at frame {saved['next_frame']} is kept: --resume {output} continues" if saved else ""
+        raise RenderError(f"writing {output} failed after frame {done}: {exc.strerror or exc}{kept}") from None
     return RenderResult(
         output=output,
-        frames=written,
+        frames=done - start,
         total_frames=plan.frames,
         seconds=time.perf_counter() - loop_start,
         compile_seconds=compile_seconds,

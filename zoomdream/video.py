@@ -8,7 +8,9 @@ the one imageio-ffmpeg ships, so nothing has to be installed by hand.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import tempfile
 from fractions import Fraction
@@ -19,7 +21,7 @@ import numpy as np
 
 from zoomdream import images
 
-VIDEO_SUFFIXES = (".mp4",)
+VIDEO_SUFFIXES = (".mp4", ".gif")
 STILL_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
@@ -37,22 +39,31 @@ def crf_for_quality(quality: float) -> int:
     return int((1 - quality / 10.0) * 51)
 
 
-class Mp4Writer:
-    """Stream uint8 RGB frames of one size into an H.264 (yuv420p) MP4."""
+def ffmpeg_exe() -> str:
+    return imageio_ffmpeg.get_ffmpeg_exe()
 
-    def __init__(self, path: str | Path, width: int, height: int, fps: float, quality: float = 8.0):
-        problem = check_video_size(width, height)
-        if problem:
-            raise ValueError(problem)
+
+def run_ffmpeg(args: list[str], what: str) -> str:
+    """Run ffmpeg to completion; return its stderr; raise OSError saying ``what`` failed."""
+    result = subprocess.run([ffmpeg_exe(), "-y", "-hide_banner", *args], capture_output=True, text=True, start_new_session=True)
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+        raise OSError(f"{what}: {lines[-1] if lines else f'ffmpeg exit status {result.returncode}'}")
+    return result.stderr
+
+
+class FrameWriter:
+    """Stream uint8 RGB frames of one size into ffmpeg, which encodes them as it goes."""
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: float, output_args: list[str]):
         self.path = Path(path)
         self.shape = (height, width, 3)
         self.frames_written = 0
         rate = Fraction(fps).limit_denominator(1001)
         command = [
-            imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error",
+            ffmpeg_exe(), "-y", "-loglevel", "error",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(rate), "-i", "-",
-            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(crf_for_quality(quality)),
-            "-movflags", "+faststart", str(self.path),
+            *output_args, str(self.path),
         ]  # fmt: skip
         self._log = tempfile.TemporaryFile()
         # A session of its own: a Ctrl-C in the terminal reaches zoomdream, which then
@@ -86,11 +97,98 @@ class Mp4Writer:
             raise OSError(f"ffmpeg could not write {self.path}: {self._error_text()}")
         self._log.close()
 
-    def __enter__(self) -> "Mp4Writer":
+    def __enter__(self) -> "FrameWriter":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class Mp4Writer(FrameWriter):
+    """H.264 in yuv420p: the MP4 every player plays."""
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: float, quality: float = 8.0):
+        problem = check_video_size(width, height)
+        if problem:
+            raise ValueError(problem)
+        # No B-frames: an MP4 with B-frames starts with an edit list that shifts its
+        # timestamps, and segments joined without re-encoding would keep those shifts as
+        # gaps that players fill by repeating frames.
+        args = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(crf_for_quality(quality)), "-bf", "0",
+                "-movflags", "+faststart"]
+        super().__init__(path, width, height, fps, args)
+
+
+class GifWriter(FrameWriter):
+    """An endlessly looping GIF with one palette made for the whole clip (ffmpeg's
+    palettegen/paletteuse, far better than a fixed web palette); for short loops."""
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: float):
+        graph = "split[a][b];[a]palettegen=stats_mode=full[p];[b][p]paletteuse=dither=sierra2_4a"
+        super().__init__(path, width, height, fps, ["-filter_complex", graph, "-loop", "0"])
+
+
+def join(segments: list[Path], output: Path, metadata: dict | None = None, audio: Path | None = None,
+         seconds: float | None = None) -> None:
+    """Join MP4 segments made with the same settings into ``output`` without re-encoding,
+    with ``metadata`` as JSON in the file's comment tag and an optional soundtrack (cut to
+    ``seconds``, the video's length). Written to a temporary file, then renamed."""
+    listing = output.with_name(output.name + ".segments.txt")
+    listing.write_text("".join(f"file '{p.resolve()}'\n" for p in segments))
+    temporary = output.with_name(output.stem + ".joining" + output.suffix)
+    args = ["-loglevel", "error", "-f", "concat", "-safe", "0", "-i", str(listing)]
+    if audio is not None:
+        args += ["-i", str(audio), "-map", "0:v", "-map", "1:a", "-c:a", "aac", "-b:a", "192k"]
+    args += ["-c:v", "copy"]
+    if seconds is not None:
+        args += ["-t", f"{seconds:.6f}"]
+    if metadata is not None:
+        args += ["-metadata", f"comment={json.dumps(metadata, separators=(',', ':'))}"]
+    args += ["-movflags", "+faststart", str(temporary)]
+    try:
+        run_ffmpeg(args, f"could not join the video segments into {output}")
+        temporary.replace(output)
+    finally:
+        listing.unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The JSON that :func:`join` stored in a video's comment tag ({} if none)."""
+    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-f", "ffmetadata", "-"],
+                            capture_output=True, text=True, start_new_session=True)
+    if result.returncode != 0:
+        raise OSError(f"cannot read {path}: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'ffmpeg failed'}")
+    # ffmetadata escapes '=', ';', '#', '\\' and newlines with a backslash.
+    for line in re.split(r"(?<!\\)\n", result.stdout):
+        if line.startswith("comment="):
+            text = re.sub(r"\\(.)", r"\1", line[len("comment="):], flags=re.S)
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                return {}
+    return {}
+
+
+def count_frames(path: str | Path) -> int:
+    """Number of video frames in a file, by decoding it."""
+    err = run_ffmpeg(["-i", str(path), "-map", "0:v", "-f", "null", "-"], f"cannot read {path}")
+    counts = re.findall(r"frame=\s*(\d+)", err)
+    if not counts:
+        raise OSError(f"cannot count the frames of {path}")
+    return int(counts[-1])
+
+
+def media_seconds(path: str | Path, stream: str = "") -> float:
+    """Duration of a media file, or of its audio (``"a"``) or video (``"v"``) stream, by
+    decoding it."""
+    mapping = ["-map", f"0:{stream}"] if stream else []
+    err = run_ffmpeg(["-i", str(path), *mapping, "-f", "null", "-"], f"cannot read {path}")
+    times = re.findall(r"time=(\d+):(\d+):([\d.]+)", err)
+    if not times:
+        raise OSError(f"cannot tell how long {path} is")
+    h, m, sec = times[-1]
+    return int(h) * 3600 + int(m) * 60 + float(sec)
 
 
 class FrameDirWriter:
