@@ -208,5 +208,6 @@ def test_help_explains(capsys):
         cli.main(["--help"])
     out = capsys.readouterr().out
     for flag in ("--preset", "--frames", "--seconds", "--size", "--fps", "--seed", "--layer", "--set", "--frames-dir",
-                 "--list-presets", "--list-layers", "--overwrite", "examples:"):
+                 "--list-presets", "--list-layers", "--overwrite", "--resume", "--from", "--assemble", "--preview",
+                 "--audio", "--checkpoint-every", "--plan", "examples:"):
         assert flag in out

@@ -32,6 +32,7 @@ examples:
   python -m zoomdream --preset noise-to-dogs --set dream.step_size=2 --set camera.zoom_per_second=2
   python -m zoomdream --preset spiral --plan spiral.png  the schedule as a table and a plot
   python -m zoomdream --preset classic-zoom --layer class:banana --seconds 2
+  python -m zoomdream --resume noise-to-dogs.mp4         continue after Ctrl-C, a kill or a crash
   python -m zoomdream --list-layers                       which layer draws what
 
 Presets are YAML files; --list-keys prints every key with its default and meaning.
@@ -48,14 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m zoomdream",
         description="Infinite-zoom DeepDream videos: start from noise or a picture, dream a frame "
         "with BVLC GoogLeNet, zoom into it, feed it back, and move through the network's layers "
-        "over time. Writes an MP4, or a single dreamed picture for a .png/.jpg output.",
+        "over time. Writes an MP4 (checkpointed: --resume continues it after any crash) or a GIF, "
+        "or a single dreamed picture for a .png/.jpg output.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--preset", metavar="NAME|PATH",
                    help="a bundled preset (see --list-presets) or a YAML file (default: noise-to-dogs)")
     p.add_argument("-o", "--output", metavar="OUT",
-                   help="output file: .mp4 for a video, .png/.jpg for one dreamed still (default: PRESET.mp4)")
+                   help="output file: .mp4 or .gif for a video, .png/.jpg for one dreamed still (default: PRESET.mp4)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--frames", type=int, metavar="N", help="render N frames")
     length.add_argument("--seconds", type=float, metavar="S", help="render S seconds of video")
