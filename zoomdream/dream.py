@@ -209,6 +209,10 @@ def make_frame_fn(spec: DreamSpec) -> Callable:
 
     grad_fn = jax.grad(objective, argnums=1)
 
+    # A jit of its own: traced once per octave size and then reused by every unrolled
+    # step (tracing the network 40 times took longer than XLA's compile); XLA inlines the
+    # calls, so the compiled program is the same.
+    @jax.jit
     def ascent_step(params, image, fp: FrameParams, guides, key):
         shift = jax.random.randint(key, (2,), -fp.jitter, fp.jitter + 1)
         rolled = jnp.roll(image, shift, axis=(0, 1))
