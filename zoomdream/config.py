@@ -473,6 +473,20 @@ def load(preset: str, overrides: dict[str, Any] | None = None) -> RenderConfig:
     return from_dict(raw)
 
 
+def from_yaml(text: str, name: str = "custom") -> RenderConfig:
+    """A preset written as YAML text (a notebook cell, say), validated."""
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "the text"
+        raise ConfigError(f"malformed YAML at {where}: {getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError("a preset must be a mapping of keys")
+    raw.setdefault("name", name)
+    return from_dict(raw)
+
+
 def from_dict(raw: dict) -> RenderConfig:
     return build(RenderConfig, raw)
 

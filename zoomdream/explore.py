@@ -1,0 +1,119 @@
+"""Which layer draws what: the same picture dreamed with many objectives, side by side.
+
+Every objective of a gallery shares one compiled frame step (the objectives are the
+candidates of one :class:`zoomdream.dream.DreamSpec`, each picture a one-hot weight), so a
+gallery of ten layers compiles once.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from zoomdream import dream, googlenet, images, objectives
+from zoomdream.weights import load_googlenet
+
+# The layers a first look should show: one per stage of the network.
+MAIN_LAYERS = (
+    "conv2/3x3",
+    "inception_3a/output",
+    "inception_3b/output",
+    "inception_4a/output",
+    "inception_4b/output",
+    "inception_4c/output",
+    "inception_4d/output",
+    "inception_4e/output",
+    "inception_5b/output",
+)
+
+
+def channels_of(layer: str, count: int = 4, seed: int = 0) -> list[str]:
+    """``count`` channel objectives of ``layer``, picked at random but reproducibly."""
+    depth = googlenet.layer_info(layer).channels
+    picked = np.random.default_rng(seed).choice(depth, size=min(count, depth), replace=False)
+    return [f"{layer}:{int(c)}" for c in sorted(picked)]
+
+
+def dream_gallery(
+    objective_specs: list[str],
+    start: np.ndarray | None = None,
+    size: tuple[int, int] = (160, 160),
+    octaves: int = 3,
+    iterations: int = 10,
+    frames: int = 1,
+    zoom_per_frame: float = 1.05,
+    noise_amplitude: float = 8.0,
+    seed: int = 0,
+    net: googlenet.GoogLeNet | None = None,
+) -> list[np.ndarray]:
+    """Dream the same start picture once per objective.
+
+    Args:
+      objective_specs: objectives as in presets (``inception_4c/output``, ``...:97``,
+        ``class:banana``; guide pictures are not supported here).
+      start: uint8 RGB picture (fitted to ``size``); default: faint seeded noise on grey
+        (faint, so that what appears is the layer's, not the noise's).
+      size: (width, height) of every picture.
+      octaves, iterations: the dream's settings (octave scale 1.4, step 1.5).
+      frames: zoom frames per objective; 1 dreams a still, more shows what a zoom becomes.
+      zoom_per_frame: the zoom between those frames.
+      noise_amplitude: of the default start, in pixel levels.
+      seed: noise and jitter seed.
+      net: a loaded network (default: the bundled one).
+
+    Returns:
+      One uint8 RGB picture per objective, in the given order.
+    """
+    net = net if net is not None else load_googlenet()
+    width, height = size
+    parsed = [objectives.parse(spec, "objective") for spec in objective_specs]
+    if any(o.kind == "guide" for o in parsed):
+        raise ValueError("dream_gallery does not take guide objectives")
+    # The compiled-loop form: a gallery dreams few frames, so a small program that
+    # compiles in seconds beats the unrolled one that runs faster on a CPU.
+    spec = dream.DreamSpec.create(height, width, octaves, 1.4, parsed, max_iterations=iterations, unroll=False)
+    column = {o: i for i, o in enumerate(spec.objectives)}
+    if start is None:
+        canvas0 = images.noise_canvas(width, height, noise_amplitude, seed)
+    else:
+        canvas0 = images.rgb_to_canvas(images.fit_image(start, width, height))
+    step = dream.compile_frame_step(spec)
+    key = jax.random.key(seed)
+    pictures = []
+    for objective in parsed:
+        weights = np.zeros(len(spec.objectives), np.float32)
+        weights[column[objective]] = 1.0
+        canvas = jnp.asarray(canvas0)
+        for k in range(frames):
+            fp = dream.frame_values(weights, iterations=iterations, zoom=zoom_per_frame, frame_index=k)
+            canvas, frame = step(net.params, canvas, fp, key)
+        pictures.append(np.asarray(frame))
+    return pictures
+
+
+def labels_for(objective_specs: list[str]) -> list[str]:
+    """Captions: the objective and what its layer tends to draw."""
+    out = []
+    for spec in objective_specs:
+        objective = objectives.parse(spec, "objective")
+        note = googlenet.layer_info(objective.layer).note if objective.kind != "class" else ""
+        out.append("\n".join([objective.label, *textwrap.wrap(note, 34)]))
+    return out
+
+
+def gallery_figure(pictures: list[np.ndarray], labels: list[str], columns: int = 4):
+    """A matplotlib figure of the pictures in a labelled grid."""
+    import matplotlib.pyplot as plt
+
+    rows = -(-len(pictures) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.2 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, picture, label in zip(axes.ravel(), pictures, labels):
+        ax.imshow(picture)
+        ax.set_title(label, fontsize=8)
+    fig.tight_layout()
+    return fig

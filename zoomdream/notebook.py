@@ -1,0 +1,90 @@
+"""Helpers for notebooks (Colab, Jupyter): what devices JAX sees, a live preview, showing
+and downloading the result, and a render that resumes itself after a disconnect.
+
+Nothing here is needed outside a notebook; IPython and Colab are imported only when used.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from zoomdream import checkpoint
+from zoomdream.render import RenderResult, render, resume
+
+
+def device_report() -> str:
+    """Which accelerators JAX sees, with a warning when it is only the CPU."""
+    devices = jax.devices()
+    kinds = sorted({getattr(d, "device_kind", d.platform) for d in devices})
+    text = f"JAX {jax.__version__} on {jax.default_backend().upper()}: {len(devices)} x {', '.join(kinds)}"
+    if jax.default_backend() == "cpu":
+        text += ("\nWARNING: no GPU or TPU: renders will take about a second per 256x256 frame. "
+                 "In Colab: Runtime > Change runtime type > GPU or TPU.")
+    elif len(devices) > 1:
+        text += (f"\nzoomdream renders on one device: each frame feeds the next, so frames cannot be "
+                 f"spread over the {len(devices)} cores; the others stay idle.")
+    return text
+
+
+class LivePreview:
+    """An ``on_frame`` callback that shows the latest frame in the notebook, refreshed at
+    most every ``every_seconds``."""
+
+    def __init__(self, every_seconds: float = 2.0):
+        self.every = every_seconds
+        self._last = -np.inf
+        self._handle = None
+
+    def __call__(self, index: int, frame: np.ndarray) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every:
+            return
+        self._last = now
+        try:
+            from IPython.display import Image, display
+        except ImportError:
+            return
+        picture = Image(data=_png_bytes(frame), format="png")
+        if self._handle is None:
+            self._handle = display(picture, display_id=True)
+        else:
+            self._handle.update(picture)
+
+
+def _png_bytes(frame: np.ndarray) -> bytes:
+    import imageio.v3 as iio
+
+    return iio.imwrite("<bytes>", frame, extension=".png")
+
+
+def show_video(path: str | Path, width: int = 512):
+    """The video, playing in the notebook (embedded, so it also shows in saved notebooks)."""
+    from IPython.display import Video
+
+    return Video(str(path), embed=True, width=width, html_attributes="controls loop autoplay muted")
+
+
+def offer_download(path: str | Path) -> None:
+    """In Colab, download the file to this computer; elsewhere, say where it is."""
+    try:
+        from google.colab import files  # type: ignore[import-not-found]
+    except ImportError:
+        print(f"the video is at {Path(path).resolve()}")
+        return
+    files.download(str(path))
+
+
+def render_or_resume(preset: Any, output: str | Path, **options) -> RenderResult:
+    """Render ``preset`` to ``output``; if a render of ``output`` was cut off (a Colab
+    disconnect, say), continue it instead. Put ``output`` on a mounted drive so that its
+    checkpoints outlive the runtime. ``options`` are those of :func:`zoomdream.render`."""
+    output = Path(output)
+    if checkpoint.parts_dir(output).exists():
+        keep = {k: options[k] for k in ("frames", "seconds", "frames_dir", "progress", "on_frame", "net") if k in options}
+        return resume(output, **keep)
+    return render(preset, output, **options)
