@@ -56,3 +56,10 @@ def test_layer_explorer_runs(tmp_path):
     out = run("layer_explorer.ipynb", tmp_path, width=64, height=64, octaves=1, iterations=2,
               layers=["conv2/3x3", "inception_3b/output"], channel_layer="inception_3a/output", channel_count=2)
     assert "image/png" in out.read_text()  # the galleries were drawn
+
+
+def test_readme_links_both_notebooks_with_colab_badges():
+    readme = (NOTEBOOKS.parent / "README.md").read_text()
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        assert f"](notebooks/{path.name})" in readme
+        assert f"colab.research.google.com/github/" in readme and f"/blob/main/notebooks/{path.name})" in readme
