@@ -62,4 +62,4 @@ def test_readme_links_both_notebooks_with_colab_badges():
     readme = (NOTEBOOKS.parent / "README.md").read_text()
     for path in NOTEBOOKS.glob("*.ipynb"):
         assert f"](notebooks/{path.name})" in readme
-        assert f"colab.research.google.com/github/" in readme and f"/blob/main/notebooks/{path.name})" in readme
+        assert "colab.research.google.com/github/" in readme and f"/blob/main/notebooks/{path.name})" in readme
