@@ -161,3 +161,31 @@ def test_scheduled_octave_scale_matches_the_fixed_octaves_at_the_same_scale(net)
     # the fixed ones round to whole pixels, and dreaming amplifies such differences; still
     # the same scale dreams much the same picture, and another scale another one.
     assert same_scale > 0.5 and same_scale > 2 * other_scale, (same_scale, other_scale)
+
+
+def test_tiled_gradients_leave_no_seams(net):
+    """Octaves above tile_size take their gradient tile by tile. With the random roll the
+    seams move every step and leave no mark; without it (jitter 0) the tile border shows."""
+    def seam_ratio(jitter):
+        spec = dream.DreamSpec.create(96, 96, 1, 1.4, ("inception_3a/output",), max_iterations=8, tile_size=48, unroll=False)
+        out, _ = dream.compile_frame_step(spec)(net.params, jnp.asarray(images.noise_canvas(96, 96, 4, 0)),
+                                                dream.frame_values((1.0,), iterations=8, jitter=jitter), jax.random.key(0))
+        change = np.asarray(out) - images.noise_canvas(96, 96, 4, 0)
+        column_step = np.abs(np.diff(change, axis=1)).mean(axis=(0, 2))  # between column c and c+1
+        return column_step[47] / np.median(column_step)
+
+    assert seam_ratio(jitter=16) < 1.6
+    assert seam_ratio(jitter=0) > seam_ratio(jitter=16)
+
+
+def test_tiled_and_whole_gradients_agree_away_from_the_seams(net):
+    spec_whole = dream.DreamSpec.create(96, 96, 1, 1.4, ("inception_3a/output",), max_iterations=1, unroll=False)
+    spec_tiled = dream.DreamSpec.create(96, 96, 1, 1.4, ("inception_3a/output",), max_iterations=1, tile_size=48, unroll=False)
+    start = images.noise_canvas(96, 96, 30, 1)
+    fp = dream.frame_values((1.0,), iterations=1, jitter=0)
+    # (each call donates its canvas, so each gets its own copy)
+    whole = np.asarray(dream.compile_frame_step(spec_whole)(net.params, jnp.asarray(start), fp, jax.random.key(0))[0]) - start
+    tiled = np.asarray(dream.compile_frame_step(spec_tiled)(net.params, jnp.asarray(start), fp, jax.random.key(0))[0]) - start
+    inner = (slice(12, 36), slice(12, 36))  # the middle of the first tile, far from its edges
+    a, b = whole[inner].ravel(), tiled[inner].ravel()
+    assert np.corrcoef(a, b)[0, 1] > 0.9

@@ -191,6 +191,10 @@ class DreamConfig:
         choices=("mean", "laplacian"),
     )
     laplacian_levels: int = _field(4, "pyramid levels for gradient_norm: laplacian", min=1, max=8)
+    tile_size: int = _field(
+        1024, "octaves wider or taller than this take their gradient tile by tile (bounded memory for big "
+        "canvases; the random jitter hides the seams); 0 never tiles", min=0, max=16384,
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -81,6 +81,11 @@ class DreamSpec:
     # of the sizes the smallest scale of the render gives (octave_shapes), and each
     # frame's octave picture fills the top-left of its buffer, the rest mirrored.
     scheduled_octave_scale: bool = False
+    # Octaves larger than tile_size (0: never) take their gradient tile by tile, one tile
+    # at a time (lax.map), so memory is bounded by one tile's activations whatever the
+    # canvas size. Each step's random roll moves the tile seams, so they never settle
+    # into the picture.
+    tile_size: int = 0
 
     @classmethod
     def create(cls, height: int, width: int, octaves: int, octave_scale: float, objectives, max_iterations: int,
@@ -207,7 +212,22 @@ def make_frame_fn(spec: DreamSpec) -> Callable:
             active = jnp.where(weights != 0, jnp.arange(len(spec.objectives)), 0)
             return jax.lax.switch(jnp.max(active), branches, params, image, weights, guides)
 
-    grad_fn = jax.grad(objective, argnums=1)
+    whole_grad = jax.grad(objective, argnums=1)
+
+    def grad_fn(params, image, weights, guides):
+        h, w = image.shape[:2]
+        size = spec.tile_size
+        if not size or max(h, w) <= size:
+            return whole_grad(params, image, weights, guides)
+        # As few tiles as fit in tile_size, of equal shape (lax.map needs one), cut as
+        # evenly as possible so that hardly any padding is dreamed in vain.
+        rows, cols = -(-h // size), -(-w // size)
+        th, tw = -(-h // rows), -(-w // cols)
+        padded = jnp.pad(image, ((0, rows * th - h), (0, cols * tw - w), (0, 0)), mode="reflect")
+        tiles = padded.reshape(rows, th, cols, tw, 3).transpose(0, 2, 1, 3, 4).reshape(-1, th, tw, 3)
+        grads = jax.lax.map(lambda tile: whole_grad(params, tile, weights, guides), tiles)
+        grads = grads.reshape(rows, cols, th, tw, 3).transpose(0, 2, 1, 3, 4).reshape(rows * th, cols * tw, 3)
+        return grads[:h, :w]
 
     # A jit of its own: traced once per octave size and then reused by every unrolled
     # step (tracing the network 40 times took longer than XLA's compile); XLA inlines the

@@ -165,6 +165,7 @@ def make_spec(cfg: RenderConfig, plan: schedule.Plan, width: int, height: int) -
         max_iterations=int(plan.iterations.max()),
         gradient_norm=cfg.dream.gradient_norm,
         laplacian_levels=cfg.dream.laplacian_levels,
+        tile_size=cfg.dream.tile_size,
         supersample=cfg.camera.supersample,
         border=cfg.camera.border,
         noise_amplitude=cfg.start.noise_amplitude,

@@ -1,0 +1,77 @@
+"""Peak memory of one frame at a large size, with and without tiled gradients.
+
+Each case runs in a fresh process (peak RSS is per process; on a GPU the allocator's
+peak is read too):
+
+    python benchmarks/memory.py --size 1920x1080 --tiles 0 512
+
+Writes benchmarks/results/memory-<platform>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+LAYER = "inception_4c/output"
+
+
+def measure(width: int, height: int, tile: int, octaves: int, iterations: int) -> dict:
+    import jax
+
+    import zoomdream
+    from common import peak_memory
+    from zoomdream import dream, images
+
+    net = zoomdream.load_googlenet()
+    spec = dream.DreamSpec.create(height, width, octaves, 1.4, (LAYER,), max_iterations=iterations, tile_size=tile)
+    canvas = jax.numpy.asarray(images.noise_canvas(width, height, 48.0, 0))
+    fp = dream.frame_values([1.0], iterations=iterations, zoom=1.05)
+    start = time.perf_counter()
+    step = dream.compile_frame_step(spec).lower(net.params, canvas, fp, jax.random.key(0)).compile()
+    compile_s = time.perf_counter() - start
+    times = []
+    for k in range(2):
+        start = time.perf_counter()
+        canvas, frame = step(net.params, canvas, fp._replace(frame_index=np.int32(k)), jax.random.key(0))
+        np.asarray(frame)
+        times.append(time.perf_counter() - start)
+    return {"size": f"{width}x{height}", "tile_size": tile, "octaves": octaves, "iterations": iterations,
+            "unroll": spec.unroll, "compile_s": compile_s, "frame_s": times[-1], **peak_memory()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1920x1080")
+    parser.add_argument("--tiles", type=int, nargs="+", default=[0, 512])
+    parser.add_argument("--octaves", type=int, default=4)
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    if args.child is not None:
+        print(json.dumps(measure(width, height, args.child, args.octaves, args.iterations)))
+        return
+    from common import environment, write_result
+
+    rows = []
+    for tile in args.tiles:
+        cmd = [sys.executable, __file__, "--size", args.size, "--octaves", str(args.octaves),
+               "--iterations", str(args.iterations), "--child", str(tile)]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, ZOOMDREAM_CACHE_DIR=""))
+        if out.returncode != 0:
+            rows.append({"size": args.size, "tile_size": tile, "failed": out.stderr.strip().splitlines()[-1:]})
+        else:
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(rows[-1])
+    write_result("memory", {"benchmark": f"one frame at {args.size} ({LAYER})", **environment(), "results": rows})
+
+
+if __name__ == "__main__":
+    main()
