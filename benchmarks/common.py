@@ -45,10 +45,22 @@ def steady_seconds(fn, args, repeats: int) -> dict:
     return {"median_s": statistics.median(times), "min_s": min(times), "repeats": repeats}
 
 
+def _host_peak_mb() -> float:
+    """Peak resident memory of this process. Linux's VmHWM, because getrusage's maxrss
+    survives exec and would report a larger parent's peak for a child process."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def peak_memory() -> dict:
     """Peak host memory of this process (CPU backend allocations live there) and, on an
     accelerator, the device allocator's peak."""
-    out = {"host_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    out = {"host_peak_rss_mb": _host_peak_mb()}
     stats = jax.devices()[0].memory_stats() or {}
     if "peak_bytes_in_use" in stats:
         out["device_peak_mb"] = stats["peak_bytes_in_use"] / 2**20

@@ -1,11 +1,13 @@
-"""Steady-state seconds per frame of the dream step, compile time apart, and peak memory.
+"""Steady-state seconds per frame of the dream step, compile time apart, peak memory,
+FLOP/s, and (with --profile) where a frame's time goes.
 
 Each configuration runs in a fresh process so that its peak memory is its own:
 
-    python benchmarks/frame.py                   # all configurations below
-    python benchmarks/frame.py --only 256-3oct   # one of them
+    python benchmarks/run.py                     # the configurations of this backend
+    python benchmarks/run.py --only 256-4oct     # one of them
+    python benchmarks/run.py --profile           # plus XLA ops by share of a 256-4oct frame
 
-Writes benchmarks/results/frame-<platform>.json.
+Writes benchmarks/results/frame-<platform>.json (and profile-<platform>.json).
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ import time
 import numpy as np
 
 CONFIGS = {
-    # name: (size, octaves, iterations, layer)
-    "256-3oct": (256, 3, 10, "inception_4c/output"),
-    "256-4oct": (256, 4, 10, "inception_4c/output"),
-    "512-4oct": (512, 4, 10, "inception_4c/output"),
+    # name: ((width, height), octaves, iterations, layer)
+    "256-3oct": ((256, 256), 3, 10, "inception_4c/output"),
+    "256-4oct": ((256, 256), 4, 10, "inception_4c/output"),  # classic-zoom's settings
+    "512-4oct": ((512, 512), 4, 10, "inception_4c/output"),
+    "1080p-4oct": ((1920, 1080), 4, 10, "inception_4c/output"),  # the GPU target
 }
+CPU_CONFIGS = ("256-3oct", "256-4oct", "512-4oct")
 FRAMES = 6  # the first is a warm-up; the median is over the other five
 
 
@@ -35,10 +39,10 @@ def measure(name: str) -> dict:
     from zoomdream import dream, images
     from common import peak_memory
 
-    size, octaves, iterations, layer = CONFIGS[name]
+    (width, height), octaves, iterations, layer = CONFIGS[name]
     net = zoomdream.load_googlenet()
-    spec = dream.DreamSpec.create(size, size, octaves, 1.4, (layer,), max_iterations=iterations)
-    canvas = jax.numpy.asarray(images.noise_canvas(size, size, 48.0, 0))
+    spec = dream.DreamSpec.create(height, width, octaves, 1.4, (layer,), max_iterations=iterations, tile_size=1024)
+    canvas = jax.numpy.asarray(images.noise_canvas(width, height, 48.0, 0))
     fp = dream.frame_values([1.0], iterations=iterations, zoom=1.0526)
     key = jax.random.key(0)
     start = time.perf_counter()
@@ -53,7 +57,7 @@ def measure(name: str) -> dict:
         times.append(time.perf_counter() - start)
     steady = float(np.median(times[1:]))
     return {
-        "config": name, "size": size, "octaves": [list(s) for s in spec.octave_shapes], "iterations": iterations,
+        "config": name, "size": f"{width}x{height}", "octaves": [list(s) for s in spec.octave_shapes], "iterations": iterations,
         "layer": layer, "unroll": spec.unroll, "compile_s": compile_s, "first_frame_s": times[0],
         "steady_s_per_frame": steady, "frame_times_s": times,
         "gflop_per_frame": flops / 1e9 if flops else None,
@@ -65,6 +69,7 @@ def measure(name: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(CONFIGS))
+    parser.add_argument("--profile", action="store_true", help="also profile a 256-4oct frame by XLA op")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # child mode
     args = parser.parse_args()
     if args.only and args.json:
@@ -72,15 +77,22 @@ def main() -> None:
         return
     from common import environment, write_result
 
+    import jax
+
     rows = []
-    for name in [args.only] if args.only else list(CONFIGS):
+    default = CPU_CONFIGS if jax.default_backend() == "cpu" else list(CONFIGS)
+    for name in [args.only] if args.only else default:
         out = subprocess.run([sys.executable, __file__, "--only", name, "--json"], capture_output=True, text=True,
                              env=dict(os.environ, ZOOMDREAM_CACHE_DIR=""), check=True)
         row = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(row)
         print(f"{name}: {row['steady_s_per_frame']:.3f} s/frame, compile {row['compile_s']:.1f} s, "
-              f"peak RSS {row['host_peak_rss_mb']:.0f} MB")
+              f"peak RSS {row['host_peak_rss_mb']:.0f} MB, {row['gflop_per_s'] or 0:.0f} GFLOP/s")
     write_result("frame", {"benchmark": "dream frame step (octaves x iterations + zoom)", **environment(), "results": rows})
+    if args.profile:
+        from profile_frame import profile
+
+        write_result("profile", {"benchmark": "XLA ops of one 256x256 4-octave frame", **environment(), **profile()})
 
 
 if __name__ == "__main__":
