@@ -3,7 +3,7 @@
 Each case runs in a fresh process (peak RSS is per process; on a GPU the allocator's
 peak is read too):
 
-    python benchmarks/memory.py --size 1920x1080 --tiles 0 512
+    python benchmarks/memory.py --size 1920x1080 --tiles 1024 0
 
 Writes benchmarks/results/memory-<platform>.json.
 """
@@ -49,7 +49,7 @@ def measure(width: int, height: int, tile: int, octaves: int, iterations: int) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="1920x1080")
-    parser.add_argument("--tiles", type=int, nargs="+", default=[0, 512])
+    parser.add_argument("--tiles", type=int, nargs="+", default=[1024, 0])
     parser.add_argument("--octaves", type=int, default=4)
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)

@@ -162,3 +162,23 @@ def test_bad_schedules_get_one_line(capsys, tmp_path, sets, message):
     assert cli.main(args) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_cadence_dreams_every_nth_frame_and_compiles_once(tmp_path, net):
+    compiles = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda event, duration, **kw: compiles.append(event) if event == "/jax/core/compile/backend_compile_duration" else None
+    )
+    frames, counts = [], []
+
+    def keep(k, frame):
+        frames.append(frame.astype(int))
+        counts.append(len(compiles))
+
+    zoomdream.render("classic-zoom", tmp_path / "c.mp4", frames=6, size="64x64", layer="inception_3a/output",
+                     overrides={"dream.octaves": 1, "dream.iterations": 3, "dream.cadence": 3, "camera.zoom_per_second": 1.0},
+                     progress=False, net=net, on_frame=keep)
+    assert counts[1:] == [counts[0]] * 5  # both programs compiled before the first frame
+    # Without camera motion, a frame that only moves shows the previous dreamed picture.
+    assert np.abs(frames[1] - frames[0]).max() <= 1 and np.abs(frames[2] - frames[0]).max() <= 1
+    assert np.abs(frames[3] - frames[2]).mean() > 1  # frame 3 is dreamed again

@@ -1,6 +1,8 @@
 """The jitted frame step: it dreams (raises the objective), is deterministic per seed, and
 compiles once whatever the per-frame values do."""
 
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -189,3 +191,17 @@ def test_tiled_and_whole_gradients_agree_away_from_the_seams(net):
     inner = (slice(12, 36), slice(12, 36))  # the middle of the first tile, far from its edges
     a, b = whole[inner].ravel(), tiled[inner].ravel()
     assert np.corrcoef(a, b)[0, 1] > 0.9
+
+
+def test_bfloat16_network_dreams_nearly_the_same_frame(net):
+    spec = dream.DreamSpec.create(64, 80, 2, 1.4, LAYERS, max_iterations=3)
+    half = dataclasses.replace(spec, precision="bfloat16")
+    frames, objs = [], []
+    for s in (spec, half):
+        dreamed, frame = dream.compile_frame_step(s)(net.params, start_canvas(), params(iterations=3), jax.random.key(0))
+        frames.append(np.asarray(frame).astype(int))
+        objs.append(objective(net, dreamed, "inception_3b/output"))
+    assert "bf16" in dream.compile_frame_step(half).lower(net.params, start_canvas(), params(), jax.random.key(0)).as_text()
+    diff = np.abs(frames[0] - frames[1]).mean()
+    assert 0 < diff < 6  # rounding differs; the picture is the same dream
+    assert objs[1] > 0.9 * objs[0]

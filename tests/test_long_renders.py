@@ -147,6 +147,14 @@ def test_latest_picture_is_kept_fresh(tmp_path, net):
     assert iio.imread(checkpoint.parts_dir(out) / "latest.png").shape == (64, 64, 3)
 
 
+def test_host_work_is_measured_and_a_slow_host_is_seen_as_device_waits(tmp_path, net):
+    # A consumer far slower than this tiny dream: every frame after the first is computed
+    # before the host is done with the one before, and the render reports it.
+    result = quick_render(net, tmp_path / "a.mp4", 4, on_frame=lambda k, frame: time.sleep(0.3))
+    assert result.device_waits == 3
+    assert result.host_seconds >= 4 * 0.3
+
+
 def test_write_error_keeps_the_last_checkpoint_and_says_so(tmp_path, net, monkeypatch, capsys):
     out = tmp_path / "full.mp4"
     original = video.Mp4Writer.write

@@ -191,6 +191,14 @@ class DreamConfig:
         choices=("mean", "laplacian"),
     )
     laplacian_levels: int = _field(4, "pyramid levels for gradient_norm: laplacian", min=1, max=8)
+    precision: str = _field(
+        "float32", "arithmetic of the network: float32, or bfloat16 (activations and weights; the picture "
+        "and its steps stay float32) for GPUs and TPUs", choices=("float32", "bfloat16"),
+    )
+    cadence: int = _field(
+        1, "dream every Nth frame only; the frames between are the camera's motion alone (faster "
+        "drafts and renders, at some cost in detail)", min=1, max=100,
+    )
     tile_size: int = _field(
         1024, "octaves wider or taller than this take their gradient tile by tile (bounded memory for big "
         "canvases; the random jitter hides the seams); 0 never tiles", min=0, max=16384,

@@ -86,6 +86,10 @@ class DreamSpec:
     # canvas size. Each step's random roll moves the tile seams, so they never settle
     # into the picture.
     tile_size: int = 0
+    # The network's arithmetic. "bfloat16" casts weights and the image at the network's
+    # input and its activations back to float32 for the objective, so only the network
+    # runs in bfloat16; the canvas, the gradient's normalisation and the steps stay float32.
+    precision: str = "float32"
 
     @classmethod
     def create(cls, height: int, width: int, octaves: int, octave_scale: float, objectives, max_iterations: int,
@@ -195,7 +199,10 @@ def make_frame_fn(spec: DreamSpec) -> Callable:
         names = tuple(dict.fromkeys(o.layer for o in chosen))
 
         def loss(params, image, weights, guides):
+            if spec.precision != "float32":
+                params, image = jax.tree_util.tree_map(lambda a: a.astype(spec.precision), (params, image))
             acts = module.apply({"params": params}, image[None], names)
+            acts = {name: a.astype(jnp.float32) for name, a in acts.items()}
             return objectives.weighted_sum(chosen, acts, weights, guides)
 
         return loss
@@ -225,6 +232,9 @@ def make_frame_fn(spec: DreamSpec) -> Callable:
         th, tw = -(-h // rows), -(-w // cols)
         padded = jnp.pad(image, ((0, rows * th - h), (0, cols * tw - w), (0, 0)), mode="reflect")
         tiles = padded.reshape(rows, th, cols, tw, 3).transpose(0, 2, 1, 3, 4).reshape(-1, th, tw, 3)
+        # A loop even on CPU, where loop bodies run slower (see unroll): unrolled tiles,
+        # even chained by optimization barriers, got no buffer reuse from XLA:CPU and
+        # took as much memory as no tiling (measured: 629 vs 673 MB at 960x540).
         grads = jax.lax.map(lambda tile: whole_grad(params, tile, weights, guides), tiles)
         grads = grads.reshape(rows, cols, th, tw, 3).transpose(0, 2, 1, 3, 4).reshape(rows * th, cols * tw, 3)
         return grads[:h, :w]
@@ -283,24 +293,41 @@ def make_frame_fn(spec: DreamSpec) -> Callable:
         base = _resize(canvas, (spec.height, spec.width))
         dreamed = dream(params, base, fp, guide_of, key)
         canvas = dreamed if spec.supersample == 1 else canvas + _resize(dreamed - base, canvas.shape[:2])
-        scale = spec.supersample
-        center = fp.center * jnp.array([canvas.shape[1] - 1, canvas.shape[0] - 1], jnp.float32)
-        moved = camera.move(canvas, fp.zoom, fp.angle, fp.pan * scale, center, spec.border,
-                            jax.random.fold_in(key, 1 << 20), spec.noise_amplitude)
-        return moved, images.canvas_to_rgb(dreamed)
+        return move_camera(spec, canvas, fp, key), images.canvas_to_rgb(dreamed)
 
     return frame_step
 
 
-def compile_frame_step(spec: DreamSpec, wrap: Callable[[Callable], Callable] | None = None) -> Callable:
+def move_camera(spec: DreamSpec, canvas: jax.Array, fp: FrameParams, frame_key: jax.Array) -> jax.Array:
+    """The frame's camera move, on the (possibly supersampled) canvas."""
+    center = fp.center * jnp.array([canvas.shape[1] - 1, canvas.shape[0] - 1], jnp.float32)
+    return camera.move(canvas, fp.zoom, fp.angle, fp.pan * spec.supersample, center, spec.border,
+                       jax.random.fold_in(frame_key, 1 << 20), spec.noise_amplitude)
+
+
+def make_move_fn(spec: DreamSpec) -> Callable:
+    """The frame step of a frame that is not dreamed (``dream.cadence`` > 1): the camera
+    moves the last dreamed picture on, and the frame shows it as it is. Same signature
+    and outputs as the dreaming step."""
+
+    def move_step(params, canvas, fp: FrameParams, key, guides=()):
+        key = jax.random.fold_in(key, fp.frame_index)
+        shown = images.canvas_to_rgb(_resize(canvas, (spec.height, spec.width)))
+        return move_camera(spec, canvas, fp, key), shown
+
+    return move_step
+
+
+def compile_frame_step(spec: DreamSpec, wrap: Callable[[Callable], Callable] | None = None, move_only: bool = False) -> Callable:
     """``jax.jit`` of the frame step with the canvas donated (it is replaced every frame).
 
     Args:
       spec: the static shape of the render.
       wrap: optional wrapper applied to the pure function before jit (tests use
         ``chex.assert_max_traces`` here).
+      move_only: the step of frames that are not dreamed (see :func:`make_move_fn`).
     """
-    fn = make_frame_fn(spec)
+    fn = make_move_fn(spec) if move_only else make_frame_fn(spec)
     if wrap is not None:
         fn = wrap(fn)
     return jax.jit(fn, donate_argnums=(1,))
@@ -313,15 +340,16 @@ _COMPILED: dict = {}
 _COMPILED_KEEP = 4
 
 
-def compiled_frame_step(spec: DreamSpec, params, canvas, frame_params: FrameParams, key, guides=()) -> Callable:
+def compiled_frame_step(spec: DreamSpec, params, canvas, frame_params: FrameParams, key, guides=(),
+                        move_only: bool = False) -> Callable:
     """The frame step compiled ahead of time for these arguments' shapes and dtypes."""
     abstract = jax.tree_util.tree_map(
         lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), (params, canvas, frame_params, key, tuple(guides))
     )
     leaves, treedef = jax.tree_util.tree_flatten(abstract)
-    cache_key = (spec, treedef, tuple((leaf.shape, str(leaf.dtype)) for leaf in leaves))
+    cache_key = (spec, move_only, treedef, tuple((leaf.shape, str(leaf.dtype)) for leaf in leaves))
     if cache_key not in _COMPILED:
         if len(_COMPILED) >= _COMPILED_KEEP:
             _COMPILED.pop(next(iter(_COMPILED)))
-        _COMPILED[cache_key] = compile_frame_step(spec).lower(*abstract).compile()
+        _COMPILED[cache_key] = compile_frame_step(spec, move_only=move_only).lower(*abstract).compile()
     return _COMPILED[cache_key]

@@ -284,12 +284,14 @@ def local_response_norm(
     channels = x.shape[-1]
     idx = np.arange(channels)
     band = (np.abs(idx[:, None] - idx[None, :]) <= size // 2).astype(np.float32)
-    window_sum = jnp.matmul(x * x, band, precision=jax.lax.Precision.HIGHEST)
+    # The sums and the scale in float32 whatever x's dtype: in bfloat16 a sum of five
+    # squares would lose most of its digits. The result takes x's dtype.
+    window_sum = jnp.matmul((x * x).astype(jnp.float32), band, precision=jax.lax.Precision.HIGHEST)
     scale = k + (alpha / size) * window_sum
     if beta == 0.75:  # s^-0.75 = rsqrt(s) * sqrt(rsqrt(s)): cheaper than pow, forward and back
         inv_sqrt = jax.lax.rsqrt(scale)
-        return x * inv_sqrt * jnp.sqrt(inv_sqrt)
-    return x * scale ** (-beta)
+        return (x * inv_sqrt * jnp.sqrt(inv_sqrt)).astype(x.dtype)
+    return (x * scale ** (-beta)).astype(x.dtype)
 
 
 # ----------------------------------------------------------------------------------------

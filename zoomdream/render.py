@@ -40,6 +40,12 @@ class RenderResult:
     compile_seconds: float
     config: RenderConfig
     interrupted: bool = False
+    # Host work (copy out, encode, frame files, checkpoints) overlaps the next frame's
+    # computation. These say how well: seconds the host spent on finished frames, and
+    # how many frames had finished computing before the host was done with the one
+    # before (the device then sat idle; 0 means it never waited on the encoder).
+    host_seconds: float = 0.0
+    device_waits: int = 0
 
 
 def compilation_cache_dir() -> Path | None:
@@ -166,6 +172,7 @@ def make_spec(cfg: RenderConfig, plan: schedule.Plan, width: int, height: int) -
         gradient_norm=cfg.dream.gradient_norm,
         laplacian_levels=cfg.dream.laplacian_levels,
         tile_size=cfg.dream.tile_size,
+        precision=cfg.dream.precision,
         supersample=cfg.camera.supersample,
         border=cfg.camera.border,
         noise_amplitude=cfg.start.noise_amplitude,
@@ -402,6 +409,9 @@ def _run(cfg, plan, spec, sink, canvas, start, output, frames_dir, progress, on_
     enable_compilation_cache()
     began = time.perf_counter()
     step = dream.compiled_frame_step(spec, net.params, canvas, frame_params(plan, 0), key, guides)
+    # With dream.cadence > 1, the frames between dreams only move: a second, small program.
+    move = (dream.compiled_frame_step(spec, net.params, canvas, frame_params(plan, 0), key, guides, move_only=True)
+            if not plan.dreamed.all() else step)
     compile_seconds = time.perf_counter() - began
 
     bar = tqdm(total=plan.frames, initial=start, unit="frame", desc=cfg.name, disable=not progress, dynamic_ncols=True)
@@ -409,11 +419,13 @@ def _run(cfg, plan, spec, sink, canvas, start, output, frames_dir, progress, on_
     latest = outputs.LatestPicture(sink.parts / "latest.png") if isinstance(sink, outputs.VideoOutput) else None
     done = start  # frames finished, counted from the first frame of the render
     interrupted = False
+    host_seconds, device_waits = 0.0, 0
     loop_start = last = time.perf_counter()
 
     def emit(k: int, frame_on_device, canvas_for_checkpoint) -> None:
-        nonlocal done, last
+        nonlocal done, last, host_seconds
         frame = np.asarray(frame_on_device)  # waits for frame k only; k+1 is already queued
+        began_host = time.perf_counter()
         sink.write(k, frame)
         if frame_files is not None:
             frame_files.write(frame)
@@ -428,16 +440,19 @@ def _run(cfg, plan, spec, sink, canvas, start, output, frames_dir, progress, on_
         last = now
         if on_frame is not None:
             on_frame(k, frame)
+        host_seconds += time.perf_counter() - began_host
 
     try:
         try:
             pending = None
             for k in range(start, plan.frames):
-                canvas, frame = step(net.params, canvas, frame_params(plan, k), key, guides)
+                run = step if plan.dreamed[k] else move
+                canvas, frame = run(net.params, canvas, frame_params(plan, k), key, guides)
                 # The next call donates this canvas, so a checkpoint copies it out now.
                 saved = np.asarray(canvas) if sink.is_boundary(k + 1) else None
                 if pending is not None:
                     emit(*pending)
+                    device_waits += bool(frame.is_ready())  # frame k done before the host finished k-1
                 pending = (k, frame, saved)
             if pending is not None:
                 emit(*pending)
@@ -458,4 +473,6 @@ def _run(cfg, plan, spec, sink, canvas, start, output, frames_dir, progress, on_
         compile_seconds=compile_seconds,
         config=cfg,
         interrupted=interrupted,
+        host_seconds=host_seconds,
+        device_waits=device_waits,
     )

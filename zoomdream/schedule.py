@@ -30,6 +30,7 @@ class Plan:
     fps: float
     objectives: tuple[objectives.Objective, ...]  # shallowest layer first
     weights: np.ndarray  # float32 (frames, objectives)
+    dreamed: np.ndarray  # bool (frames,): False for frames that only move (dream.cadence)
     step_size: np.ndarray  # float32 (frames,)
     octave_scale: np.ndarray  # float32 (frames,)
     iterations: np.ndarray  # int32 (frames,)
@@ -188,6 +189,7 @@ def build_plan(config: RenderConfig, frames: int | None = None, still: bool = Fa
         fps=config.video.fps,
         objectives=candidates,
         weights=objective_weights(config, n, candidates),
+        dreamed=np.arange(n) % config.dream.cadence == 0,
         step_size=_curve(config, "dream", "step_size", n).astype(np.float32),
         octave_scale=_curve(config, "dream", "octave_scale", n).astype(np.float32),
         iterations=_curve(config, "dream", "iterations", n, integer=True).astype(np.int32),
