@@ -5,7 +5,14 @@ peak is read too):
 
     python benchmarks/memory.py --size 1920x1080 --tiles 1024 0
 
-Writes benchmarks/results/memory-<platform>.json.
+Writes benchmarks/results/memory-<platform>.json. With ``--analysis`` it renders nothing:
+it compiles the frame step in its compiled-loop form (the one GPUs and TPUs run) and
+reports XLA's buffer assignment (temporaries, arguments, outputs) for each tile size, an
+estimate of device memory for sizes this machine cannot render in reasonable time:
+
+    python benchmarks/memory.py --analysis --size 3840x2160 --tiles 1024 0
+
+which writes benchmarks/results/memory-analysis-<platform>.json.
 """
 
 from __future__ import annotations
@@ -46,12 +53,32 @@ def measure(width: int, height: int, tile: int, octaves: int, iterations: int) -
             "unroll": spec.unroll, "compile_s": compile_s, "frame_s": times[-1], **peak_memory()}
 
 
+def analysis(width: int, height: int, tile: int, octaves: int, iterations: int) -> dict:
+    import jax
+
+    import zoomdream
+    from zoomdream import dream
+
+    net = zoomdream.load_googlenet()
+    spec = dream.DreamSpec.create(height, width, octaves, 1.4, (LAYER,), max_iterations=iterations, tile_size=tile,
+                                  unroll=False)
+    canvas = jax.ShapeDtypeStruct(spec.canvas_shape, np.float32)
+    fp = dream.frame_values([1.0], iterations=iterations, zoom=1.05)
+    start = time.perf_counter()
+    memory = dream.compile_frame_step(spec).lower(net.params, canvas, fp, jax.random.key(0)).compile().memory_analysis()
+    gib = 2**30
+    return {"size": f"{width}x{height}", "tile_size": tile, "octaves": octaves, "iterations": iterations, "unroll": False,
+            "compile_s": time.perf_counter() - start, "temp_gib": memory.temp_size_in_bytes / gib,
+            "arguments_gib": memory.argument_size_in_bytes / gib, "outputs_gib": memory.output_size_in_bytes / gib}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="1920x1080")
     parser.add_argument("--tiles", type=int, nargs="+", default=[1024, 0])
     parser.add_argument("--octaves", type=int, default=4)
     parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--analysis", action="store_true", help="XLA's buffer assignment of the compiled-loop form only")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
@@ -60,6 +87,13 @@ def main() -> None:
         return
     from common import environment, write_result
 
+    if args.analysis:
+        rows = [analysis(width, height, tile, args.octaves, args.iterations) for tile in args.tiles]
+        for row in rows:
+            print(row)
+        write_result("memory-analysis", {"benchmark": f"XLA buffer assignment of one frame at {args.size} ({LAYER})",
+                                         **environment(), "results": rows})
+        return
     rows = []
     for tile in args.tiles:
         cmd = [sys.executable, __file__, "--size", args.size, "--octaves", str(args.octaves),
