@@ -199,9 +199,9 @@ def make_frame_fn(spec: DreamSpec) -> Callable:
         names = tuple(dict.fromkeys(o.layer for o in chosen))
 
         def loss(params, image, weights, guides):
-            if spec.precision != "float32":
-                params, image = jax.tree_util.tree_map(lambda a: a.astype(spec.precision), (params, image))
-            acts = module.apply({"params": params}, image[None], names)
+            # params come already cast (once per frame, in frame_step); the image is cast
+            # here, inside the gradient, so that the gradient returns as float32.
+            acts = module.apply({"params": params}, image[None].astype(spec.precision), names)
             acts = {name: a.astype(jnp.float32) for name, a in acts.items()}
             return objectives.weighted_sum(chosen, acts, weights, guides)
 
@@ -286,6 +286,7 @@ def make_frame_fn(spec: DreamSpec) -> Callable:
 
     def frame_step(params, canvas, fp: FrameParams, key, guides=()):
         key = jax.random.fold_in(key, fp.frame_index)
+        params = jax.tree_util.tree_map(lambda a: a.astype(spec.precision), params)  # no-op for float32
         guide_of = dict(zip(spec.guide_indices, guides))
         # With supersampling the canvas is larger than the video: the dream runs on it
         # shrunk to the video's size, and its detail is added back at full resolution,

@@ -251,7 +251,7 @@ def max_pool_caffe(x: jax.Array, kernel: int, stride: int, pad: int = 0) -> jax.
     """Max pooling over NHWC with Caffe's ceil-mode output size.
 
     A square max is the max over rows of the max over columns, so the pool is two passes of
-    ``kernel`` strided slices combined with ``maximum``. Same values as ``reduce_window``,
+    ``kernel`` strided slices, each kept where it is larger. Same values as ``reduce_window``,
     but its gradient is a chain of elementwise selects instead of select-and-scatter, which
     made the backward pass of the whole network 25% faster on CPU. (Between equal maxima
     the gradient goes to the first along each pass, which can differ from Caffe's first in
