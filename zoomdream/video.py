@@ -43,13 +43,14 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def run_ffmpeg(args: list[str], what: str) -> str:
-    """Run ffmpeg to completion; return its stderr; raise OSError saying ``what`` failed."""
+def run_ffmpeg(args: list[str], what: str) -> subprocess.CompletedProcess:
+    """Run ffmpeg to completion and return it (text stdout and stderr); raise OSError
+    saying ``what`` failed, with ffmpeg's last word."""
     result = subprocess.run([ffmpeg_exe(), "-y", "-hide_banner", *args], capture_output=True, text=True, start_new_session=True)
     if result.returncode != 0:
         lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
         raise OSError(f"{what}: {lines[-1] if lines else f'ffmpeg exit status {result.returncode}'}")
-    return result.stderr
+    return result
 
 
 class FrameWriter:
@@ -155,12 +156,9 @@ def join(segments: list[Path], output: Path, metadata: dict | None = None, audio
 
 def read_metadata(path: str | Path) -> dict:
     """The JSON that :func:`join` stored in a video's comment tag ({} if none)."""
-    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-f", "ffmetadata", "-"],
-                            capture_output=True, text=True, start_new_session=True)
-    if result.returncode != 0:
-        raise OSError(f"cannot read {path}: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'ffmpeg failed'}")
+    listing = run_ffmpeg(["-loglevel", "error", "-i", str(path), "-f", "ffmetadata", "-"], f"cannot read {path}").stdout
     # ffmetadata escapes '=', ';', '#', '\\' and newlines with a backslash.
-    for line in re.split(r"(?<!\\)\n", result.stdout):
+    for line in re.split(r"(?<!\\)\n", listing):
         if line.startswith("comment="):
             text = re.sub(r"\\(.)", r"\1", line[len("comment="):], flags=re.S)
             try:
@@ -172,7 +170,7 @@ def read_metadata(path: str | Path) -> dict:
 
 def count_frames(path: str | Path) -> int:
     """Number of video frames in a file, by decoding it."""
-    err = run_ffmpeg(["-i", str(path), "-map", "0:v", "-f", "null", "-"], f"cannot read {path}")
+    err = run_ffmpeg(["-i", str(path), "-map", "0:v", "-f", "null", "-"], f"cannot read {path}").stderr
     counts = re.findall(r"frame=\s*(\d+)", err)
     if not counts:
         raise OSError(f"cannot count the frames of {path}")
@@ -183,7 +181,7 @@ def media_seconds(path: str | Path, stream: str = "") -> float:
     """Duration of a media file, or of its audio (``"a"``) or video (``"v"``) stream, by
     decoding it."""
     mapping = ["-map", f"0:{stream}"] if stream else []
-    err = run_ffmpeg(["-i", str(path), *mapping, "-f", "null", "-"], f"cannot read {path}")
+    err = run_ffmpeg(["-i", str(path), *mapping, "-f", "null", "-"], f"cannot read {path}").stderr
     times = re.findall(r"time=(\d+):(\d+):([\d.]+)", err)
     if not times:
         raise OSError(f"cannot tell how long {path} is")
