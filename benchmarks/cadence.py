@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import zoomdream
+
 from common import environment, write_result
 
 
@@ -47,7 +48,7 @@ def main() -> None:
     for cadence in args.cadences:
         frames, times = [], []
 
-        def keep(k, frame):
+        def keep(k, frame, frames=frames, times=times):
             frames.append(frame)
             times.append(time.perf_counter())
 

@@ -33,6 +33,30 @@ def environment() -> dict:
     }
 
 
+def one_frame(width: int, height: int, octaves: int, iterations: int, layer: str = "inception_4c/output",
+              zoom: float = 1.0526, **spec_options):
+    """What the frame benchmarks time: (net, spec, noise canvas, one frame's values, key)
+    for a frame of ``octaves`` x ``iterations`` at ``layer`` followed by a ``zoom``, with
+    the presets' other defaults."""
+    import zoomdream
+    from zoomdream.dream.step import DreamSpec
+    from zoomdream.io import images
+    from zoomdream.schedule.values import default_values
+
+    values = default_values([1.0], iterations=iterations, zoom=zoom)
+    spec = DreamSpec.create(height, width, octaves, float(values.octave_scale), (layer,), max_iterations=iterations,
+                            **spec_options)
+    canvas = jax.numpy.asarray(images.noise_canvas(width, height, 48.0, 0))
+    return zoomdream.load_googlenet(), spec, canvas, values, jax.random.key(0)
+
+
+def compiled_step(spec, net, canvas, values, key):
+    """The frame step compiled for these arguments; call it without ``spec``."""
+    from zoomdream.dream.step import frame_step
+
+    return frame_step.lower(net.params, canvas, values, key, spec=spec).compile()
+
+
 def timed(fn, *args):
     """Run ``fn(*args)`` and block on its result; return (result, seconds)."""
     start = time.perf_counter()
@@ -49,9 +73,10 @@ def _host_peak_mb() -> float:
     """Peak resident memory of this process. Linux's VmHWM, because getrusage's maxrss
     survives exec and would report a larger parent's peak for a child process."""
     try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -30,44 +30,34 @@ LAYER = "inception_4c/output"
 
 
 def measure(width: int, height: int, tile: int, octaves: int, iterations: int) -> dict:
-    import jax
+    from common import compiled_step, one_frame, peak_memory
 
-    import zoomdream
-    from common import peak_memory
-    from zoomdream import dream, images
-
-    net = zoomdream.load_googlenet()
-    spec = dream.DreamSpec.create(height, width, octaves, 1.4, (LAYER,), max_iterations=iterations, tile_size=tile)
-    canvas = jax.numpy.asarray(images.noise_canvas(width, height, 48.0, 0))
-    fp = dream.frame_values([1.0], iterations=iterations, zoom=1.05)
+    net, spec, canvas, values, key = one_frame(width, height, octaves, iterations, LAYER, zoom=1.05, tile_size=tile)
     start = time.perf_counter()
-    step = dream.compile_frame_step(spec).lower(net.params, canvas, fp, jax.random.key(0)).compile()
+    step = compiled_step(spec, net, canvas, values, key)
     compile_s = time.perf_counter() - start
     times = []
     for k in range(2):
         start = time.perf_counter()
-        canvas, frame = step(net.params, canvas, fp._replace(frame_index=np.int32(k)), jax.random.key(0))
+        canvas, frame = step(net.params, canvas, values.replace(frame_index=k), key)
         np.asarray(frame)
         times.append(time.perf_counter() - start)
     return {"size": f"{width}x{height}", "tile_size": tile, "octaves": octaves, "iterations": iterations,
-            "unroll": spec.unroll, "compile_s": compile_s, "frame_s": times[-1], **peak_memory()}
+            "unroll_steps": spec.unroll_steps, "compile_s": compile_s, "frame_s": times[-1], **peak_memory()}
 
 
 def analysis(width: int, height: int, tile: int, octaves: int, iterations: int) -> dict:
     import jax
 
-    import zoomdream
-    from zoomdream import dream
+    from common import compiled_step, one_frame
 
-    net = zoomdream.load_googlenet()
-    spec = dream.DreamSpec.create(height, width, octaves, 1.4, (LAYER,), max_iterations=iterations, tile_size=tile,
-                                  unroll=False)
+    net, spec, _, values, key = one_frame(width, height, octaves, iterations, LAYER, zoom=1.05, tile_size=tile,
+                                          unroll_steps=False, prune_depth=True)
     canvas = jax.ShapeDtypeStruct(spec.canvas_shape, np.float32)
-    fp = dream.frame_values([1.0], iterations=iterations, zoom=1.05)
     start = time.perf_counter()
-    memory = dream.compile_frame_step(spec).lower(net.params, canvas, fp, jax.random.key(0)).compile().memory_analysis()
+    memory = compiled_step(spec, net, canvas, values, key).memory_analysis()
     gib = 2**30
-    return {"size": f"{width}x{height}", "tile_size": tile, "octaves": octaves, "iterations": iterations, "unroll": False,
+    return {"size": f"{width}x{height}", "tile_size": tile, "octaves": octaves, "iterations": iterations, "unroll_steps": False,
             "compile_s": time.perf_counter() - start, "temp_gib": memory.temp_size_in_bytes / gib,
             "arguments_gib": memory.argument_size_in_bytes / gib, "outputs_gib": memory.output_size_in_bytes / gib}
 

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 import zoomdream
+
 from common import environment, steady_seconds, timed, write_result
 
 LAYER = "inception_4c/output"
@@ -36,7 +37,7 @@ def main() -> None:
     for size in args.sizes:
         step = jax.jit(jax.grad(loss, argnums=1))
         x = jax.random.normal(jax.random.key(0), (1, size, size, 3)) * 40
-        compiled, compile_s = timed(lambda: step.lower(net, x).compile())
+        compiled, compile_s = timed(lambda step=step, x=x: step.lower(net, x).compile())
         flops = (compiled.cost_analysis() or {}).get("flops")
         timing = steady_seconds(compiled, (net, x), args.repeats)
         row = {"size": size, "compile_s": compile_s, **timing, "gflop": flops / 1e9 if flops else None}

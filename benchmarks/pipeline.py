@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 import zoomdream
-from zoomdream import video
-from common import environment, write_result
+from zoomdream.io import video
 
+from common import environment, write_result
 
 # A dream so light that the host's work at full HD shows: what a fast device leaves to it.
 LIGHT = {"dream.octaves": 1, "dream.iterations": 1}

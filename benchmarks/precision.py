@@ -19,14 +19,13 @@ Writes benchmarks/results/precision-<platform>.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import jax
 import numpy as np
 
-import zoomdream
-from zoomdream import dream, images
-from common import environment, write_result
+from common import compiled_step, environment, one_frame, write_result
 
 LAYER = "inception_4c/output"
 VARIANTS = (("float32, highest", "float32", "highest"), ("float32, default", "float32", None), ("bfloat16", "bfloat16", None))
@@ -47,22 +46,16 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=5, help="timed frames per variant")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
-    net = zoomdream.load_googlenet()
-    fp = dream.frame_values([1.0], iterations=args.iterations, zoom=1.05)
-    key = jax.random.key(0)
+    net, spec, canvas, fp, key = one_frame(width, height, args.octaves, args.iterations, LAYER, zoom=1.05, tile_size=1024)
 
     def compiled(precision: str, matmul: str | None):
-        spec = dream.DreamSpec.create(height, width, args.octaves, 1.4, (LAYER,), max_iterations=args.iterations,
-                                      tile_size=1024, precision=precision)
-        canvas = jax.numpy.zeros(spec.canvas_shape, jax.numpy.float32)
         with jax.default_matmul_precision(matmul):
-            return dream.compile_frame_step(spec).lower(net.params, canvas, fp, key).compile()
+            return compiled_step(dataclasses.replace(spec, precision=precision), net, jax.numpy.zeros_like(canvas), fp, key)
 
     # The shared start: a few frames dreamed from noise at the reference precision.
     reference_step = compiled("float32", "highest")
-    canvas = jax.numpy.asarray(images.noise_canvas(width, height, 48.0, 0))
     for k in range(3):
-        canvas, _ = reference_step(net.params, canvas, fp._replace(frame_index=np.int32(k)), key)
+        canvas, _ = reference_step(net.params, canvas, fp.replace(frame_index=k), key)
     start = np.asarray(canvas)
 
     rows, reference = [], None
@@ -72,7 +65,7 @@ def main() -> None:
         frame = np.asarray(frame)
         reference = frame if reference is None else reference
         times = []
-        for k in range(args.frames):
+        for _ in range(args.frames):
             began = time.perf_counter()
             np.asarray(step(net.params, jax.numpy.asarray(start), fp, key)[1])
             times.append(time.perf_counter() - began)

@@ -19,23 +19,20 @@ FRAMES = 3
 def profile() -> dict:
     import jax
 
-    import zoomdream
-    from zoomdream import dream, images
+    from common import compiled_step, one_frame
 
-    net = zoomdream.load_googlenet()
-    spec = dream.DreamSpec.create(256, 256, 4, 1.4, ("inception_4c/output",), max_iterations=10)
-    step = dream.compile_frame_step(spec)
-    canvas = jax.numpy.asarray(images.noise_canvas(256, 256, 48.0, 0))
-    fp = dream.frame_values([1.0], zoom=1.0526)
-    for _ in range(2):  # compile and warm up
-        canvas, frame = step(net.params, canvas, fp, jax.random.key(0))
+    net, spec, canvas, fp, key = one_frame(256, 256, 4, 10)
+    step = compiled_step(spec, net, canvas, fp, key)
+    for _ in range(2):  # warm up
+        canvas, frame = step(net.params, canvas, fp, key)
     np.asarray(frame)
     folder = tempfile.mkdtemp(prefix="zoomdream-profile-")
     with jax.profiler.trace(folder, create_perfetto_trace=True):
         for _ in range(FRAMES):
-            canvas, frame = step(net.params, canvas, fp, jax.random.key(0))
+            canvas, frame = step(net.params, canvas, fp, key)
             np.asarray(frame)
-    trace = json.load(gzip.open(glob.glob(f"{folder}/**/*.trace.json.gz", recursive=True)[-1]))
+    with gzip.open(glob.glob(f"{folder}/**/*.trace.json.gz", recursive=True)[-1]) as file:
+        trace = json.load(file)
     totals: collections.Counter = collections.Counter()
     skip = ("$", "Thunk", "Slinky", "Pjit", "CommonPjRt", "end:")
     for event in trace["traceEvents"]:

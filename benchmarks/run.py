@@ -33,32 +33,24 @@ FRAMES = 6  # the first is a warm-up; the median is over the other five
 
 
 def measure(name: str) -> dict:
-    import jax
-
-    import zoomdream
-    from zoomdream import dream, images
-    from common import peak_memory
+    from common import compiled_step, one_frame, peak_memory
 
     (width, height), octaves, iterations, layer = CONFIGS[name]
-    net = zoomdream.load_googlenet()
-    spec = dream.DreamSpec.create(height, width, octaves, 1.4, (layer,), max_iterations=iterations, tile_size=1024)
-    canvas = jax.numpy.asarray(images.noise_canvas(width, height, 48.0, 0))
-    fp = dream.frame_values([1.0], iterations=iterations, zoom=1.0526)
-    key = jax.random.key(0)
+    net, spec, canvas, values, key = one_frame(width, height, octaves, iterations, layer, tile_size=1024)
     start = time.perf_counter()
-    step = dream.compile_frame_step(spec).lower(net.params, canvas, fp, key).compile()
+    step = compiled_step(spec, net, canvas, values, key)
     compile_s = time.perf_counter() - start
     flops = (step.cost_analysis() or {}).get("flops")
     times = []
     for k in range(FRAMES):
         start = time.perf_counter()
-        canvas, frame = step(net.params, canvas, fp._replace(frame_index=np.int32(k)), key)
+        canvas, frame = step(net.params, canvas, values.replace(frame_index=k), key)
         np.asarray(frame)
         times.append(time.perf_counter() - start)
     steady = float(np.median(times[1:]))
     return {
         "config": name, "size": f"{width}x{height}", "octaves": [list(s) for s in spec.octave_shapes], "iterations": iterations,
-        "layer": layer, "unroll": spec.unroll, "compile_s": compile_s, "first_frame_s": times[0],
+        "layer": layer, "unroll_steps": spec.unroll_steps, "compile_s": compile_s, "first_frame_s": times[0],
         "steady_s_per_frame": steady, "frame_times_s": times,
         "gflop_per_frame": flops / 1e9 if flops else None,
         "gflop_per_s": flops / 1e9 / steady if flops else None,
@@ -75,9 +67,9 @@ def main() -> None:
     if args.only and args.json:
         print(json.dumps(measure(args.only)))
         return
-    from common import environment, write_result
-
     import jax
+
+    from common import environment, write_result
 
     rows = []
     default = CPU_CONFIGS if jax.default_backend() == "cpu" else list(CONFIGS)

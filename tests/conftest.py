@@ -27,3 +27,12 @@ def net():
 def golden():
     with np.load(DATA / "golden_subset.npz") as g:
         return {k: g[k] for k in g.files}
+
+
+@pytest.fixture(autouse=True)
+def run_in_an_empty_folder(tmp_path, monkeypatch):
+    """Every test runs in a folder of its own, so that nothing in the folder pytest was
+    started from (a render of the README's quick start, say) can change its outcome."""
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)

@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 import zoomdream
-from zoomdream import cli, dream, images, objectives
+from zoomdream.dream import objectives
+from zoomdream.dream.step import DreamSpec, frame_step
+from zoomdream.errors import ConfigError
+from zoomdream.frontends import cli
+from zoomdream.io import images
+from zoomdream.schedule.values import default_values
 
 SCHEDULED = {
     "layers.schedule": [
@@ -88,10 +93,10 @@ def test_render_with_every_value_scheduled_compiles_once(tmp_path, net):
 
 def ascend(net, objective_spec, canvas, iterations=6, gradient_norm="mean", guides=()):
     """Dream one objective on a canvas for a few steps, without camera motion."""
-    spec = dream.DreamSpec.create(canvas.shape[0], canvas.shape[1], 1, 1.4, [objectives.parse(objective_spec, "test")],
-                                  max_iterations=iterations, gradient_norm=gradient_norm, unroll=False)  # quick to compile
-    fp = dream.frame_values([1.0], iterations=iterations, jitter=4)
-    out, _ = jax.jit(dream.make_frame_fn(spec))(net.params, jnp.asarray(canvas), fp, jax.random.key(0), guides)
+    spec = DreamSpec.create(canvas.shape[0], canvas.shape[1], 1, 1.4, [objectives.parse(objective_spec, "test")],
+                                  max_iterations=iterations, gradient_norm=gradient_norm, unroll_steps=False)  # quick to compile
+    fp = default_values([1.0], iterations=iterations, jitter=4)
+    out, _ = frame_step(net.params, jnp.asarray(canvas), fp, jax.random.key(0), guides, spec=spec)
     return np.asarray(out)
 
 
@@ -125,7 +130,8 @@ def test_guide_objective_moves_towards_the_guide(net, tmp_path):
     objective = objectives.parse(f"guide:{path}", "test")
     features = objectives.guide_features(net, objective)
     start = noise()
-    match = lambda c: float(objectives.guide_match(net.activations(jnp.asarray(c)[None], objective.layer)[objective.layer], features))
+    layer = objective.layer
+    match = lambda c: float(objectives.guide_match(net.activations(jnp.asarray(c)[None], layer)[layer], features))
     after = ascend(net, objective.spec, start, guides=(features,))
     assert match(after) > 1.5 * match(start)
 
@@ -182,3 +188,30 @@ def test_cadence_dreams_every_nth_frame_and_compiles_once(tmp_path, net):
     # Without camera motion, a frame that only moves shows the previous dreamed picture.
     assert np.abs(frames[1] - frames[0]).max() <= 1 and np.abs(frames[2] - frames[0]).max() <= 1
     assert np.abs(frames[3] - frames[2]).mean() > 1  # frame 3 is dreamed again
+
+
+def network_with_classes(net, count, seed=0):
+    """The bundled network with a classifier of ``count`` random classes, as a converted
+    Places205 GoogLeNet has 205."""
+    rng = np.random.default_rng(seed)
+    params = dict(net.params)
+    params["loss3/classifier"] = {"kernel": jnp.asarray(rng.normal(0, 0.05, (1024, count)).astype(np.float32)),
+                                  "bias": jnp.zeros(count, jnp.float32)}
+    return type(net)(params=params, labels=tuple(f"place {i}" for i in range(count)))
+
+
+def test_class_objective_on_a_network_with_another_class_count(net):
+    seven = network_with_classes(net, 7)
+    assert seven.num_classes == 7
+    start = noise(128)
+    before = np.asarray(seven.classify(jnp.asarray(start)[None]))[0]
+    after = np.asarray(seven.classify(jnp.asarray(ascend(seven, "class:3", start, iterations=10))[None]))[0]
+    assert np.argmax(after - before) == 3 and np.argmax(after) == 3
+
+
+def test_class_beyond_the_networks_classes_is_one_line(net, tmp_path):
+    seven = network_with_classes(net, 7)
+    with pytest.raises(ConfigError, match=r"^class:12: class index 12 is outside this network's 0\.\.6$"):
+        zoomdream.render("classic-zoom", tmp_path / "x.mp4", frames=1, size="64x64", layer="class:12", net=seven,
+                         progress=False)
+    assert not (tmp_path / "x.mp4.parts").exists()

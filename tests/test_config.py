@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from zoomdream import config
-from zoomdream.config import ConfigError
+from zoomdream.errors import ConfigError
+from zoomdream.schedule import config
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -29,14 +29,15 @@ def test_classic_zoom_has_the_2015_parameters():
     [(objective, weight)] = c.layers.schedule[0].layer
     assert objective.spec == "inception_4c/output" and weight.constant == 1.0
     d = c.dream
-    assert (d.octaves, d.octave_scale.constant, d.iterations.constant, d.step_size.constant, d.jitter.constant) == (4, 1.4, 10, 1.5, 32)
+    got = (d.octaves, d.octave_scale.constant, d.iterations.constant, d.step_size.constant, d.jitter.constant)
+    assert got == (4, 1.4, 10, 1.5, 32)
 
 
 def test_noise_to_dogs_walks_up_to_a_long_dog_section():
     c = config.load("noise-to-dogs")
     assert c.start.kind == "noise" and c.video.fps == 25
     layers = [step.layer[0][0].layer for step in c.layers.schedule]
-    from zoomdream import googlenet
+    from zoomdream.network import googlenet
 
     assert [googlenet.depth(n) for n in layers] == sorted(googlenet.depth(n) for n in layers)
     assert all(s.seconds * c.video.fps == 100 for s in c.layers.schedule[:-1])
@@ -68,7 +69,8 @@ def test_numbers_are_coerced():
         ({"start": {"color": "#12345"}}, "start.color"),
         ({"layers": {"schedule": ["inception_4z/output"]}}, "layers.schedule[0].layer: unknown layer 'inception_4z/output'"),
         ({"layers": {"schedule": [{"layer": "conv2/3x3", "frame": 3}]}}, "unknown key 'layers.schedule[0].frame'"),
-        ({"layers": {"schedule": [{"layer": {"inception_4c/output": "lots"}}]}}, "layers.schedule[0].layer.inception_4c/output: unknown name 'lots'"),
+        ({"layers": {"schedule": [{"layer": {"inception_4c/output": "lots"}}]}},
+         "layers.schedule[0].layer.inception_4c/output: unknown name 'lots'"),
         ({"video": "big"}, "video: expected a mapping"),
     ],
 )

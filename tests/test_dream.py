@@ -2,6 +2,7 @@
 compiles once whatever the per-frame values do."""
 
 import dataclasses
+import functools
 
 import chex
 import jax
@@ -9,23 +10,39 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zoomdream import dream, googlenet, images, objectives
+from zoomdream.dream import objectives, octaves
+from zoomdream.dream import step as dream_step
+from zoomdream.dream.step import DreamSpec
+from zoomdream.io import images
+from zoomdream.network import googlenet
+from zoomdream.schedule.values import default_values
 
 LAYERS = ("inception_3a/output", "inception_3b/output")
+# The loop form of GPUs and TPUs: lax.fori_loop steps, the network pruned by lax.switch.
+COMPILED_LOOPS = {"unroll_steps": False, "prune_depth": True}
 
 
 def params(weights=(0.0, 1.0), step=1.5, iterations=4, jitter=8, zoom=1.0, frame=0):
-    return dream.frame_values(weights, step_size=step, iterations=iterations, jitter=jitter, zoom=zoom, frame_index=frame)
+    return default_values(weights, step_size=step, iterations=iterations, jitter=jitter, zoom=zoom, frame_index=frame)
+
+
+def compile_step(spec, wrap=None):
+    """The compiled frame step for ``spec``; ``wrap`` wraps the pure step before jit
+    (chex.assert_max_traces counts its traces)."""
+    if wrap is None:
+        return functools.partial(dream_step.frame_step, spec=spec)
+    jitted = jax.jit(wrap(dream_step.dream_frame), static_argnames="spec", donate_argnames="canvas")
+    return functools.partial(jitted, spec=spec)
 
 
 @pytest.fixture(scope="module")
 def spec():
-    return dream.DreamSpec.create(64, 80, 2, 1.4, LAYERS, max_iterations=5)
+    return DreamSpec.create(64, 80, 2, 1.4, LAYERS, max_iterations=5)
 
 
 @pytest.fixture(scope="module")
 def step(spec):
-    return dream.compile_frame_step(spec)
+    return compile_step(spec)
 
 
 def start_canvas(seed=0, h=64, w=80):
@@ -65,14 +82,14 @@ def test_zero_iterations_only_moves_the_camera(net, step):
     canvas = start_canvas()
     moved, frame = step(net.params, start_canvas(), params(iterations=0, zoom=1.25), jax.random.key(0))
     np.testing.assert_array_equal(np.asarray(frame), np.asarray(images.canvas_to_rgb(canvas)))
-    from zoomdream import camera
+    from zoomdream.dream import camera
 
     # Compiled and eager coordinate arithmetic round differently in the last bits.
     np.testing.assert_allclose(np.asarray(moved), np.asarray(camera.zoom(canvas, jnp.float32(1.25))), atol=2e-3)
 
 
 def test_changing_every_per_frame_value_never_retraces(net, spec):
-    step = dream.compile_frame_step(spec, wrap=chex.assert_max_traces(n=1))
+    step = compile_step(spec, wrap=chex.assert_max_traces(n=1))
     canvas = start_canvas()
     changes = [
         params(),
@@ -87,21 +104,21 @@ def test_changing_every_per_frame_value_never_retraces(net, spec):
 
 
 def test_octaves_are_clamped_for_small_canvases():
-    shapes = dream.octave_shapes(64, 64, octaves=6, scale=1.4, min_side=dream.min_octave_side("inception_4c/output"))
+    shapes = octaves.octave_shapes(64, 64, octaves=6, scale=1.4, min_side=octaves.min_octave_side("inception_4c/output"))
     assert shapes[-1] == (64, 64)
     assert len(shapes) < 6
     assert all(min(s) >= googlenet.min_input_size("inception_4c/output") for s in shapes)
-    assert dream.octave_shapes(256, 256, 4, 1.4, 8) == ((93, 93), (131, 131), (183, 183), (256, 256))
+    assert octaves.octave_shapes(256, 256, 4, 1.4, 8) == ((93, 93), (131, 131), (183, 183), (256, 256))
 
 
 def test_compiled_loop_path_skips_the_deep_network_for_shallow_layers(net):
     """With lax.switch by depth (the GPU/TPU form), a frame that dreams only conv2 never
     runs inception_4: poisoning inception_4's weights with NaN leaves it finite, while a
     frame that uses 4c turns NaN."""
-    spec = dream.DreamSpec.create(48, 48, 1, 1.4, ("conv2/3x3", "inception_4c/output"), max_iterations=2, unroll=False)
+    spec = DreamSpec.create(48, 48, 1, 1.4, ("conv2/3x3", "inception_4c/output"), max_iterations=2, **COMPILED_LOOPS)
     poisoned = {k: ({n: jnp.full_like(v, jnp.nan) for n, v in p.items()} if k.startswith("inception_4") else p)
                 for k, p in net.params.items()}
-    step = dream.compile_frame_step(spec)
+    step = compile_step(spec)
     shallow, _ = step(poisoned, start_canvas(h=48, w=48), params(weights=(1.0, 0.0), iterations=2), jax.random.key(0))
     deep, _ = step(poisoned, start_canvas(h=48, w=48), params(weights=(0.0, 1.0), iterations=2), jax.random.key(0))
     assert np.isfinite(np.asarray(shallow)).all()
@@ -111,8 +128,8 @@ def test_compiled_loop_path_skips_the_deep_network_for_shallow_layers(net):
 def test_unrolled_and_compiled_loop_paths_agree(net):
     frames = []
     for unroll in (True, False):
-        spec = dream.DreamSpec.create(64, 64, 2, 1.4, LAYERS, max_iterations=4, unroll=unroll)
-        _, frame = dream.compile_frame_step(spec)(net.params, start_canvas(h=64, w=64), params(iterations=3), jax.random.key(3))
+        spec = DreamSpec.create(64, 64, 2, 1.4, LAYERS, max_iterations=4, unroll_steps=unroll, prune_depth=not unroll)
+        _, frame = compile_step(spec)(net.params, start_canvas(h=64, w=64), params(iterations=3), jax.random.key(3))
         frames.append(np.asarray(frame).astype(int))
     # Same jitter, same steps; only the float rounding of two differently fused programs
     # differs, and it grows a little over the steps.
@@ -120,8 +137,8 @@ def test_unrolled_and_compiled_loop_paths_agree(net):
 
 
 def test_compiled_loop_path_never_retraces(net):
-    spec = dream.DreamSpec.create(48, 48, 1, 1.4, LAYERS, max_iterations=4, unroll=False)
-    step = dream.compile_frame_step(spec, wrap=chex.assert_max_traces(n=1))
+    spec = DreamSpec.create(48, 48, 1, 1.4, LAYERS, max_iterations=4, **COMPILED_LOOPS)
+    step = compile_step(spec, wrap=chex.assert_max_traces(n=1))
     canvas = start_canvas(h=48, w=48)
     for fp in (params(), params(weights=(1.0, 0.0), iterations=1), params(weights=(0.3, 0.7), iterations=6, zoom=1.1)):
         canvas, _ = step(net.params, canvas, fp, jax.random.key(0))
@@ -138,7 +155,7 @@ def test_unrolled_path_runs_only_the_frames_iterations(net, step):
 
 def test_shrink_into_a_buffer_mirrors_beyond_the_content():
     canvas = jnp.asarray(np.random.default_rng(0).uniform(-50, 50, (40, 60, 3)).astype(np.float32))
-    out = np.asarray(dream._shrink_into(canvas, (30, 45), jnp.float32(2.0)))
+    out = np.asarray(octaves.shrink_into(canvas, (30, 45), jnp.float32(2.0)))
     shrunk = np.asarray(jax.image.resize(canvas, (20, 30, 3), "linear"))
     np.testing.assert_allclose(out[:20, :30], shrunk, atol=1e-3)
     np.testing.assert_allclose(out[20:30, :30], shrunk[19:9:-1], atol=1e-3)  # mirrored rows
@@ -146,19 +163,19 @@ def test_shrink_into_a_buffer_mirrors_beyond_the_content():
 
 
 def test_scheduled_octave_scale_matches_the_fixed_octaves_at_the_same_scale(net):
-    fixed = dream.DreamSpec.create(64, 64, 3, 1.4, LAYERS, max_iterations=3)
-    buffered = dream.DreamSpec.create(64, 64, 3, 1.4, LAYERS, max_iterations=3, scheduled_octave_scale=True)
+    fixed = DreamSpec.create(64, 64, 3, 1.4, LAYERS, max_iterations=3)
+    buffered = DreamSpec.create(64, 64, 3, 1.4, LAYERS, max_iterations=3, scheduled_octave_scale=True)
     assert buffered.octave_shapes == fixed.octave_shapes
-    fp = dream.frame_values((0.0, 1.0), iterations=3, jitter=0, octave_scale=1.4)
+    fp = default_values((0.0, 1.0), iterations=3, jitter=0, octave_scale=1.4)
     start = np.asarray(images.canvas_to_rgb(start_canvas(h=64, w=64))).astype(float)
 
     def change(spec, fp):
-        frame = dream.compile_frame_step(spec)(net.params, start_canvas(h=64, w=64), fp, jax.random.key(0))[1]
+        frame = compile_step(spec)(net.params, start_canvas(h=64, w=64), fp, jax.random.key(0))[1]
         return (np.asarray(frame) - start).ravel()
 
     a = change(fixed, fp)
     same_scale = np.corrcoef(a, change(buffered, fp))[0, 1]
-    other_scale = np.corrcoef(a, change(buffered, fp._replace(octave_scale=np.float32(1.8))))[0, 1]
+    other_scale = np.corrcoef(a, change(buffered, fp.replace(octave_scale=1.8)))[0, 1]
     # The buffered octaves hold the picture at exactly 1/1.4, 1/1.96 of the canvas where
     # the fixed ones round to whole pixels, and dreaming amplifies such differences; still
     # the same scale dreams much the same picture, and another scale another one.
@@ -169,9 +186,9 @@ def test_tiled_gradients_leave_no_seams(net):
     """Octaves above tile_size take their gradient tile by tile. With the random roll the
     seams move every step and leave no mark; without it (jitter 0) the tile border shows."""
     def seam_ratio(jitter):
-        spec = dream.DreamSpec.create(96, 96, 1, 1.4, ("inception_3a/output",), max_iterations=8, tile_size=48, unroll=False)
-        out, _ = dream.compile_frame_step(spec)(net.params, jnp.asarray(images.noise_canvas(96, 96, 4, 0)),
-                                                dream.frame_values((1.0,), iterations=8, jitter=jitter), jax.random.key(0))
+        spec = DreamSpec.create(96, 96, 1, 1.4, ("inception_3a/output",), max_iterations=8, tile_size=48, **COMPILED_LOOPS)
+        out, _ = compile_step(spec)(net.params, jnp.asarray(images.noise_canvas(96, 96, 4, 0)),
+                                                default_values((1.0,), iterations=8, jitter=jitter), jax.random.key(0))
         change = np.asarray(out) - images.noise_canvas(96, 96, 4, 0)
         column_step = np.abs(np.diff(change, axis=1)).mean(axis=(0, 2))  # between column c and c+1
         return column_step[47] / np.median(column_step)
@@ -181,27 +198,27 @@ def test_tiled_gradients_leave_no_seams(net):
 
 
 def test_tiled_and_whole_gradients_agree_away_from_the_seams(net):
-    spec_whole = dream.DreamSpec.create(96, 96, 1, 1.4, ("inception_3a/output",), max_iterations=1, unroll=False)
-    spec_tiled = dream.DreamSpec.create(96, 96, 1, 1.4, ("inception_3a/output",), max_iterations=1, tile_size=48, unroll=False)
+    spec_whole = DreamSpec.create(96, 96, 1, 1.4, ("inception_3a/output",), max_iterations=1, **COMPILED_LOOPS)
+    spec_tiled = DreamSpec.create(96, 96, 1, 1.4, ("inception_3a/output",), max_iterations=1, tile_size=48, **COMPILED_LOOPS)
     start = images.noise_canvas(96, 96, 30, 1)
-    fp = dream.frame_values((1.0,), iterations=1, jitter=0)
+    fp = default_values((1.0,), iterations=1, jitter=0)
     # (each call donates its canvas, so each gets its own copy)
-    whole = np.asarray(dream.compile_frame_step(spec_whole)(net.params, jnp.asarray(start), fp, jax.random.key(0))[0]) - start
-    tiled = np.asarray(dream.compile_frame_step(spec_tiled)(net.params, jnp.asarray(start), fp, jax.random.key(0))[0]) - start
+    whole = np.asarray(compile_step(spec_whole)(net.params, jnp.asarray(start), fp, jax.random.key(0))[0]) - start
+    tiled = np.asarray(compile_step(spec_tiled)(net.params, jnp.asarray(start), fp, jax.random.key(0))[0]) - start
     inner = (slice(12, 36), slice(12, 36))  # the middle of the first tile, far from its edges
     a, b = whole[inner].ravel(), tiled[inner].ravel()
     assert np.corrcoef(a, b)[0, 1] > 0.9
 
 
 def test_bfloat16_network_dreams_nearly_the_same_frame(net):
-    spec = dream.DreamSpec.create(64, 80, 2, 1.4, LAYERS, max_iterations=3)
+    spec = DreamSpec.create(64, 80, 2, 1.4, LAYERS, max_iterations=3)
     half = dataclasses.replace(spec, precision="bfloat16")
     frames, objs = [], []
     for s in (spec, half):
-        dreamed, frame = dream.compile_frame_step(s)(net.params, start_canvas(), params(iterations=3), jax.random.key(0))
+        dreamed, frame = compile_step(s)(net.params, start_canvas(), params(iterations=3), jax.random.key(0))
         frames.append(np.asarray(frame).astype(int))
         objs.append(objective(net, dreamed, "inception_3b/output"))
-    assert "bf16" in dream.compile_frame_step(half).lower(net.params, start_canvas(), params(), jax.random.key(0)).as_text()
+    assert "bf16" in dream_step.frame_step.lower(net.params, start_canvas(), params(), jax.random.key(0), spec=half).as_text()
     diff = np.abs(frames[0] - frames[1]).mean()
     assert 0 < diff < 6  # rounding differs; the picture is the same dream
     assert objs[1] > 0.9 * objs[0]

@@ -8,9 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from zoomdream.network import googlenet
+from zoomdream.network.googlenet import MEAN_BGR
+
 from conftest import DATA
-from zoomdream import googlenet
-from zoomdream.googlenet import MEAN_BGR
 
 BLOBS = ["conv2/3x3", "inception_3b/output", "inception_4c/output", "inception_4e/output", "inception_5b/output"]
 
@@ -74,7 +75,7 @@ def test_forward_stops_at_deepest_requested_blob(net):
     module = net.module
     out = module.apply({"params": shallow}, x, ("inception_3b/output", "conv2/3x3"))
     assert out["inception_3b/output"].shape == (1, 12, 12, 480)
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017  (Flax's error for a missing parameter)
         module.apply({"params": shallow}, x, ("inception_4c/output",))
 
 
@@ -200,7 +201,8 @@ def test_caffe_pool_sizes():
 @pytest.mark.parametrize("h,w", [(7, 7), (7, 8), (9, 12)])
 def test_avg_pool_is_caffe_ceil_mode(h, w):
     x = np.random.default_rng(0).normal(size=(1, h, w, 3)).astype(np.float32)
-    np.testing.assert_allclose(np.asarray(googlenet.avg_pool_caffe(jnp.asarray(x), 7, 1)), naive_avg_pool(x, 7, 1), rtol=1e-6, atol=1e-6)
+    got = np.asarray(googlenet.avg_pool_caffe(jnp.asarray(x), 7, 1))
+    np.testing.assert_allclose(got, naive_avg_pool(x, 7, 1), rtol=1e-6, atol=1e-6)
 
 
 def test_lrn_matches_caffe_formula():

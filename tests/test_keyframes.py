@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from zoomdream import expressions, keyframes
 from zoomdream.errors import ConfigError
+from zoomdream.schedule import expressions, keyframes
 
 
 def curve(value):

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import zoomdream
-from zoomdream import checkpoint, cli, video
+from zoomdream.frontends import cli
+from zoomdream.io import parts, video
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--preset", "classic-zoom", "--size", "64x64", "--layer", "conv2/3x3", "--set", "dream.octaves=2",
@@ -42,8 +43,8 @@ def test_sigkill_then_resume_gives_the_uninterrupted_frames(tmp_path, net):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not out.exists()  # killed: nothing was assembled
-    saved = checkpoint.load(checkpoint.parts_dir(out))
-    assert saved is not None and saved["next_frame"] % 4 == 0 and saved["next_frame"] < 18
+    saved = parts.load_checkpoint(parts.parts_dir(out))
+    assert saved is not None and saved.next_frame % 4 == 0 and saved.next_frame < 18
 
     assert cli.main(["--resume", str(out), "--frames-dir", str(frames_dir), "--quiet"]) == 0
     resumed = video.read_video(out)
@@ -54,6 +55,27 @@ def test_sigkill_then_resume_gives_the_uninterrupted_frames(tmp_path, net):
     import imageio.v3 as iio
 
     for k in range(1, 19):
+        np.testing.assert_array_equal(iio.imread(frames_dir / f"frame_{k:05d}.png"),
+                                      iio.imread(tmp_path / "straight" / f"frame_{k:05d}.png"), err_msg=f"frame {k}")
+
+
+def test_resume_keeps_writing_the_frames_dir_it_was_given(tmp_path, net):
+    """The frames folder is part of what a render records: a resume without
+    --frames-dir still writes every frame there, identical to an uninterrupted render's."""
+    import imageio.v3 as iio
+
+    out, frames_dir = tmp_path / "cut.mp4", tmp_path / "frames"
+
+    def stop_at_seventh(k, frame):
+        if k == 6:
+            raise KeyboardInterrupt
+
+    cut = quick_render(net, out, 11, checkpoint_every=4, frames_dir=frames_dir, on_frame=stop_at_seventh)
+    assert cut.interrupted and len(list(frames_dir.glob("*.png"))) == 7
+    assert cli.main(["--resume", str(out), "--quiet"]) == 0
+    quick_render(net, tmp_path / "straight.mp4", 11, checkpoint_every=4, frames_dir=tmp_path / "straight")
+    assert sorted(p.name for p in frames_dir.glob("*.png")) == [f"frame_{k:05d}.png" for k in range(1, 12)]
+    for k in range(1, 12):
         np.testing.assert_array_equal(iio.imread(frames_dir / f"frame_{k:05d}.png"),
                                       iio.imread(tmp_path / "straight" / f"frame_{k:05d}.png"), err_msg=f"frame {k}")
 
@@ -97,7 +119,7 @@ def test_provenance_round_trip(tmp_path, net):
     record = video.read_metadata(out)
     assert record["seed"] == 42 and record["frames"] == 5 and record["jax"] and record["device"]
     assert record["config"]["dream"]["iterations"] == 2
-    assert json.loads(checkpoint.record_path(out).read_text())["config_hash"] == record["config_hash"]
+    assert json.loads(parts.record_path(out).read_text())["config_hash"] == record["config_hash"]
     again = zoomdream.rerender(out, tmp_path / "again.mp4", progress=False, net=net)
     assert again.frames == 5
     np.testing.assert_array_equal(video.read_video(out), video.read_video(tmp_path / "again.mp4"))
@@ -122,8 +144,9 @@ def test_soundtrack_is_cut_to_the_video_unless_asked(tmp_path, net):
     assert video.count_frames(out) == 10
     assert video.media_seconds(out, "a") == pytest.approx(0.4, abs=0.05)
     fitted = tmp_path / "fitted.mp4"
-    result = zoomdream.render("classic-zoom", fitted, size="64x64", layer="conv2/3x3", overrides={**QUICK_OVERRIDES, "video.fps": 10},
-                              audio=audio, audio_length=True, progress=False, net=net)
+    result = zoomdream.render("classic-zoom", fitted, size="64x64", layer="conv2/3x3",
+                              overrides={**QUICK_OVERRIDES, "video.fps": 10}, audio=audio, audio_length=True, progress=False,
+                              net=net)
     assert result.frames == 20 and video.count_frames(fitted) == 20
     assert video.media_seconds(fitted, "a") == pytest.approx(2.0, abs=0.05)
 
@@ -144,7 +167,7 @@ def test_latest_picture_is_kept_fresh(tmp_path, net):
     quick_render(net, out, 3)
     import imageio.v3 as iio
 
-    assert iio.imread(checkpoint.parts_dir(out) / "latest.png").shape == (64, 64, 3)
+    assert iio.imread(parts.parts_dir(out) / "latest.png").shape == (64, 64, 3)
 
 
 def test_host_work_is_measured_and_a_slow_host_is_seen_as_device_waits(tmp_path, net):
@@ -171,7 +194,7 @@ def test_write_error_keeps_the_last_checkpoint_and_says_so(tmp_path, net, monkey
         quick_render(net, out, 12, checkpoint_every=4)
     message = str(err.value)
     assert "No space left on device" in message and "checkpoint at frame 4 is kept" in message and "--resume" in message
-    assert checkpoint.load(checkpoint.parts_dir(out))["next_frame"] == 4
+    assert parts.load_checkpoint(parts.parts_dir(out)).next_frame == 4
     monkeypatch.setattr(video.Mp4Writer, "write", original)
     assert zoomdream.resume(out, progress=False, net=net).frames == 8
     assert video.count_frames(out) == 12

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import zoomdream
-from zoomdream import cli, video
+from zoomdream.frontends import cli
+from zoomdream.io import video
 
 ROOT = Path(__file__).resolve().parents[1]
 # A quick dream for tests: a shallow layer, two octaves, few iterations.
@@ -97,29 +98,113 @@ def test_interrupted_render_leaves_a_playable_file(tmp_path, net):
     assert video.read_video(out).shape == (3, 64, 64, 3)
 
 
-@pytest.mark.slow
-def test_ctrl_c_closes_the_video(tmp_path):
-    out, frames_dir = tmp_path / "cut.mp4", tmp_path / "frames"
+def start_cli(*args):
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "zoomdream", "--preset", "classic-zoom", "--frames", "500", "--size", "64x64",
-                             "--layer", "conv2/3x3", "-o", str(out), "--frames-dir", str(frames_dir), *QUICK],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 240
-    while len(list(frames_dir.glob("*.png"))) < 3 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    return subprocess.Popen([sys.executable, "-m", "zoomdream", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition, proc, what, timeout=600):
+    """Wait until ``condition()``; fail (never go on regardless) if the render ends or
+    takes longer than ``timeout`` seconds, however slow the machine."""
+    deadline = time.time() + timeout
+    while not condition():
+        assert proc.poll() is None, f"the render ended before {what}: {proc.communicate()[1]}"
+        assert time.time() < deadline, f"no {what} after {timeout} s"
+        time.sleep(0.1)
+
+
+def assert_interrupted_cleanly(proc, out, frames_dir):
+    """Exit status 130, one line, and the video holds exactly the frames written as PNG
+    (or, stopped before the first frame, nothing at all is left)."""
+    _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     written = len(list(frames_dir.glob("*.png")))
+    if written == 0:
+        assert not out.exists() and not out.with_name(out.name + ".parts").exists()
+    else:
+        assert video.read_video(out).shape == (written, 64, 64, 3)
+    return written
+
+
+@pytest.mark.slow
+def test_ctrl_c_between_frames_closes_the_video(tmp_path):
+    out, frames_dir = tmp_path / "cut.mp4", tmp_path / "frames"
+    proc = start_cli("--preset", "classic-zoom", "--frames", "500", "--size", "64x64", "--layer", "conv2/3x3", "-o", str(out),
+                     "--frames-dir", str(frames_dir), *QUICK)
+    wait_for(lambda: len(list(frames_dir.glob("*.png"))) >= 3, proc, "three frames")
+    proc.send_signal(signal.SIGINT)
+    written = assert_interrupted_cleanly(proc, out, frames_dir)
     assert 3 <= written < 500
-    assert video.read_video(out).shape == (written, 64, 64, 3)
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_compiling_leaves_nothing_half_written(tmp_path):
+    out, frames_dir = tmp_path / "cut.mp4", tmp_path / "frames"
+    proc = start_cli("--preset", "classic-zoom", "--frames", "500", "--size", "64x64", "--layer", "conv2/3x3", "-o", str(out),
+                     "--frames-dir", str(frames_dir), "--set", "dream.octaves=2", "--set", "dream.iterations=3")
+    # The progress line says "compiling" before the compile starts.
+    first_line = proc.stderr.readline()
+    assert "compiling" in first_line, first_line
+    proc.send_signal(signal.SIGINT)
+    assert_interrupted_cleanly(proc, out, frames_dir)
+
+
+def test_ctrl_c_signal_stops_after_the_frame_in_progress(tmp_path, net):
+    """A real SIGINT (not a KeyboardInterrupt raised by a callback) during frame 2: frames
+    0..2 are whole in the video and the PNG folder, and nothing after them."""
+    out, frames_dir = tmp_path / "cut.mp4", tmp_path / "frames"
+
+    def interrupt_at_third(k, frame):
+        if k == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    result = zoomdream.render("classic-zoom", out, frames=20, size="64x64", layer="conv2/3x3", overrides=QUICK_OVERRIDES,
+                              progress=False, net=net, on_frame=interrupt_at_third, frames_dir=frames_dir)
+    assert result.interrupted and 3 <= result.frames < 20
+    assert video.read_video(out).shape[0] == result.frames == len(list(frames_dir.glob("*.png")))
+
+
+def test_ctrl_c_after_the_last_frame_keeps_the_whole_render(tmp_path, net):
+    out = tmp_path / "whole.mp4"
+
+    def interrupt_at_last(k, frame):
+        if k == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    result = zoomdream.render("classic-zoom", out, frames=4, size="64x64", layer="conv2/3x3", overrides=QUICK_OVERRIDES,
+                              progress=False, net=net, on_frame=interrupt_at_last)
+    assert not result.interrupted and result.frames == 4
+    assert video.count_frames(out) == 4
+
+
+def test_ctrl_c_while_compiling_writes_nothing(tmp_path, net, monkeypatch, capsys):
+    render_module = sys.modules["zoomdream.render"]  # (zoomdream.render is the function)
+    compile_for_real = render_module._compile
+
+    def compile_interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        return compile_for_real(*args, **kwargs)
+
+    monkeypatch.setattr(render_module, "_compile", compile_interrupted)
+    out, frames_dir = tmp_path / "never.mp4", tmp_path / "frames"
+    code = cli.main(["--preset", "classic-zoom", "--frames", "5", "--size", "64x64", "--layer", "conv2/3x3", "-o", str(out),
+                     "--frames-dir", str(frames_dir), *QUICK])
+    assert code == 130
+    assert capsys.readouterr().err.strip() == "zoomdream: interrupted before the first frame; nothing was written"
+    assert not out.exists() and not out.with_name("never.mp4.parts").exists() and not frames_dir.exists()
+    # and the same render then runs: nothing was left to block it
+    monkeypatch.undo()
+    assert cli.main(["--preset", "classic-zoom", "--frames", "2", "--size", "64x64", "--layer", "conv2/3x3", "-o", str(out),
+                     *QUICK]) == 0
 
 
 def test_still_image_keeps_the_photos_size(tmp_path, net):
     photo = tmp_path / "photo.png"
     rng = np.random.default_rng(0)
-    picture = (np.linspace(0, 255, 70)[None, :, None] * np.ones((50, 1, 3)) * 0.5 + rng.uniform(0, 100, (50, 70, 3))).astype(np.uint8)
+    ramp = np.linspace(0, 255, 70)[None, :, None] * np.ones((50, 1, 3)) * 0.5
+    picture = (ramp + rng.uniform(0, 100, (50, 70, 3))).astype(np.uint8)
     iio.imwrite(photo, picture)
     out = tmp_path / "dreamed.png"
     result = zoomdream.render("classic-zoom", out, input_image=str(photo), layer="inception_3a/output", overrides=QUICK_OVERRIDES,

@@ -1,12 +1,15 @@
 """Strict loading of converted weights, and the converter for both Caffe sources."""
 
+import json
+
 import numpy as np
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
+from zoomdream.network import convert, googlenet, weights
+from zoomdream.network.weights import WeightsError
+
 from conftest import SHARED
-from zoomdream import convert, googlenet, weights
-from zoomdream.weights import WeightsError
 
 
 def flat_params(net):
@@ -63,7 +66,14 @@ def test_damaged_file_fails_its_checksum(tmp_path):
 @pytest.mark.skipif(not (SHARED / "weights/bvlc_googlenet").exists(), reason="needs ../shared/weights")
 def test_bin_folder_conversion_reproduces_the_bundled_file(tmp_path):
     out = convert.convert(SHARED / "weights/bvlc_googlenet", tmp_path / "w.npz")
-    assert out.read_bytes() == weights.bundled_path().read_bytes()
+    made, bundled = np.load(out), np.load(weights.bundled_path())
+    assert made.files == bundled.files
+    for name in made.files:
+        if name != weights.META_KEY:
+            assert made[name].tobytes() == bundled[name].tobytes() and made[name].dtype == bundled[name].dtype, name
+    # The bundled file names the converter by the module path it had when it was made.
+    meta = lambda data: {k: v for k, v in json.loads(str(data[weights.META_KEY])).items() if k != "made_by"}
+    assert meta(made) == meta(bundled)
 
 
 # ---- .caffemodel ----------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""``python -m zoomdream``: see :mod:`zoomdream.cli`."""
+"""``python -m zoomdream``: see :mod:`zoomdream.frontends.cli`."""
 
 import sys
 
-from zoomdream.cli import main
+from zoomdream.frontends.cli import main
 
 sys.exit(main())

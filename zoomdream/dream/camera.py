@@ -80,7 +80,8 @@ def resample(image: jax.Array, ys: jax.Array, xs: jax.Array, border: str = "edge
     return out, inside
 
 
-def move(image: jax.Array, zoom, angle, pan, center, border: str = "reflect", key=None, noise_amplitude: float = 48.0) -> jax.Array:
+def move(image: jax.Array, zoom, angle, pan, center, border: str = "reflect", key=None,
+         noise_amplitude: float = 48.0) -> jax.Array:
     """Apply one camera move to an HWC canvas; the shape stays the same."""
     ys, xs = source_coordinates(image.shape[0], image.shape[1], zoom, angle, pan, center)
     moved, inside = resample(image, ys, xs, border)

@@ -1,7 +1,7 @@
 """``--plan``: a render's schedule shown before anything is dreamed.
 
 A readable table at the keyframes and layer changes, every per-frame value as JSON, and a
-plot of the curves. Pure host code over a :class:`zoomdream.schedule.Plan`.
+plot of the curves. Pure host code over a :class:`zoomdream.schedule.plan.Plan`.
 """
 
 from __future__ import annotations
@@ -11,34 +11,33 @@ from pathlib import Path
 
 import numpy as np
 
-from zoomdream.config import ConfigError, RenderConfig
-from zoomdream.schedule import Plan
+from zoomdream.errors import ConfigError
+from zoomdream.schedule import values
+from zoomdream.schedule.config import RenderConfig
+from zoomdream.schedule.plan import Plan
 
 
 def frame_records(plan: Plan) -> list[dict]:
-    """One dict per frame: the values the frame is dreamed with and where the camera is.
-    ``zoom``, ``angle`` (degrees) and ``pan_x``/``pan_y`` (pixels) are totals since the
-    first frame; ``zoom_step``, ``angle_step`` are the move after the frame."""
-    zoom, angle, pan = plan.zoom_total(), plan.angle_total(), plan.pan_total()
+    """One dict per frame: every value the frame is dreamed with, by its frame name. A
+    camera rate appears twice: under its name, the total since the first frame in the
+    preset's units (``zoom`` reached, ``angle`` in degrees, ``pan_x`` in pixels), and as
+    ``<name>_step``, the move after the frame."""
+    columns = {}
+    for field in values.scheduled_fields():
+        name = field.frame_name
+        in_preset_units = plan.values[name] if field.scale == 1 else plan.values[name] / field.scale
+        if field.per_frame == "sample":
+            columns[name] = in_preset_units
+        else:
+            columns[name] = plan.total(name)
+            columns[f"{name}_step"] = in_preset_units
     records = []
     for k in range(plan.frames):
-        records.append({
-            "frame": k,
-            "t": round(k / plan.fps, 6),
-            "layer": plan.layer_label(k),
-            "weights": {o.spec: round(float(w), 6) for o, w in zip(plan.objectives, plan.weights[k])},
-            "step_size": round(float(plan.step_size[k]), 6),
-            "iterations": int(plan.iterations[k]),
-            "jitter": int(plan.jitter[k]),
-            "zoom": round(float(zoom[k]), 6),
-            "angle": round(float(angle[k]), 6),
-            "pan_x": round(float(pan[k, 0]), 4),
-            "pan_y": round(float(pan[k, 1]), 4),
-            "center_x": round(float(plan.center[k, 0]), 6),
-            "center_y": round(float(plan.center[k, 1]), 6),
-            "zoom_step": round(float(plan.zoom[k]), 8),
-            "angle_step": round(float(np.degrees(plan.angle[k])), 8),
-        })
+        record = {"frame": k, "t": round(k / plan.fps, 6), "layer": plan.layer_label(k),
+                  "weights": {o.spec: round(float(w), 6) for o, w in zip(plan.objectives, plan.values.weights[k])}}
+        for name, column in columns.items():
+            record[name] = int(column[k]) if np.issubdtype(column.dtype, np.integer) else round(float(column[k]), 8)
+        records.append(record)
     return records
 
 
@@ -48,13 +47,9 @@ def plan_json(plan: Plan) -> dict:
 
 def _keyframe_frames(config: RenderConfig, plan: Plan) -> set[int]:
     """Frames at which some scheduled value has a keyframe."""
-    frames = set()
-    curves = [getattr(config.dream, n) for n in ("step_size", "iterations", "jitter")]
-    curves += [getattr(config.camera, n) for n in ("zoom_per_second", "rotation", "pan_x", "pan_y", "center_x", "center_y")]
+    curves = [field.curve(config) for field in values.scheduled_fields()]
     curves += [curve for step in config.layers.schedule for _, curve in step.layer]
-    for curve in curves:
-        for key in curve.keyframes:
-            frames.add(round(key.seconds(plan.fps) * plan.fps))
+    frames = {round(key.seconds(plan.fps) * plan.fps) for curve in curves for key in curve.keyframes}
     return {f for f in frames if 0 <= f < plan.frames}
 
 
@@ -73,13 +68,15 @@ def plan_table(config: RenderConfig, plan: Plan) -> str:
             r["layer"],
         ))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = "\n".join("  ".join(cell.ljust(w) if i == len(header) - 1 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))) for line in lines)
+    last = len(header) - 1  # the objective column, left-aligned
+    text = "\n".join("  ".join(cell.ljust(w) if i == last else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+                     for line in lines)
     summary = f"{config.name}: {plan.frames} frames at {plan.fps:g} fps ({plan.frames / plan.fps:.1f} s)"
     return summary + "\n" + text
 
 
 def plot_plan(plan: Plan, path: Path) -> None:
-    """The curves over time, one panel each, as a PNG (needs matplotlib)."""
+    """Every value over time, one panel each, as a PNG (needs matplotlib)."""
     try:
         import matplotlib
 
@@ -88,18 +85,16 @@ def plot_plan(plan: Plan, path: Path) -> None:
     except ImportError:
         raise ConfigError("--plan with a .png needs matplotlib: pip install 'zoomdream[plot]'") from None
     t = plan.times
-    panels = [
-        ("zoom (total)", [(plan.zoom_total(), None)]),
-        ("angle (degrees)", [(plan.angle_total(), None)]),
-        ("pan (pixels)", [(plan.pan_total()[:, 0], "x"), (plan.pan_total()[:, 1], "y")]),
-        ("step size", [(plan.step_size, None)]),
-        ("iterations / jitter", [(plan.iterations, "iterations"), (plan.jitter, "jitter")]),
-        ("objective weights", [(plan.weights[:, i], o.label) for i, o in enumerate(plan.objectives)]),
-    ]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 2.0 * len(panels)), sharex=True)
+    records = frame_records(plan)
+    panels = [("objective weights", [(plan.values.weights[:, i], o.label) for i, o in enumerate(plan.objectives)])]
+    for field in values.scheduled_fields():
+        name = field.frame_name
+        title = name if field.per_frame == "sample" else f"{name} (total)"
+        panels.append((title, [(np.array([r[name] for r in records]), None)]))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 1.6 * len(panels)), sharex=True)
     for ax, (title, series) in zip(axes, panels):
-        for values, label in series:
-            ax.plot(t, values, label=label)
+        for curve, label in series:
+            ax.plot(t, curve, label=label)
         ax.set_ylabel(title, fontsize=8)
         if any(label for _, label in series):
             ax.legend(fontsize=7, loc="upper right")

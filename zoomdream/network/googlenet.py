@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import flax.linen as nn
 import flax.struct
@@ -90,6 +90,8 @@ ARCHITECTURE: tuple[Op, ...] = (
     Op("avgpool", "pool5/7x7_s1", kernel=7, stride=1),
     Op("classifier", "loss3/classifier", 1000),
 )
+
+CLASSIFIER = "loss3/classifier"
 
 _BRANCHES = ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool", "pool_proj", "output")
 
@@ -420,6 +422,45 @@ def param_shapes(num_classes: int = 1000) -> dict[str, dict[str, tuple[int, ...]
     return shapes
 
 
+def num_classes_of(params: Mapping[str, Mapping[str, jax.Array]]) -> int:
+    """The class count of a set of weights: the classifier's width (1000 for ImageNet,
+    205 for Places205). Shapes are static, so this works under ``jax.jit`` too."""
+    return int(params[CLASSIFIER]["bias"].shape[0])
+
+
+def module_for(params: Mapping[str, Mapping[str, jax.Array]]) -> GoogLeNetModule:
+    """The module that takes these weights, whatever their class count."""
+    return GoogLeNetModule(num_classes=num_classes_of(params))
+
+
+def find_class(labels: Sequence[str], name_or_index: str | int, num_classes: int | None = None) -> int:
+    """A class by index (``954``, ``"954"``) or by one of its label words (``banana``,
+    ``tabby cat``); ``KeyError`` with a one-line message, naming close words, otherwise.
+
+    Args:
+      labels: one label per class, each a comma-separated list of words (may be empty).
+      name_or_index: what the user wrote.
+      num_classes: the class count (default ``len(labels)``).
+    """
+    count = len(labels) if num_classes is None else num_classes
+    text = str(name_or_index).strip()
+    if isinstance(name_or_index, (int, np.integer)) or text.isdigit():
+        index = int(text)
+        if not 0 <= index < count:
+            raise KeyError(f"class index {index} is outside 0..{count - 1}")
+        return index
+    wanted = text.lower()
+    for i, label in enumerate(labels):
+        if wanted in (s.strip().lower() for s in label.split(",")):
+            return i
+    import difflib
+
+    words = [s.strip() for label in labels for s in label.split(",")]
+    close = difflib.get_close_matches(text, words, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise KeyError(f"unknown class {text!r}{hint}; a class is an index 0..{count - 1} or a label word of the network")
+
+
 # ----------------------------------------------------------------------------------------
 # The public handle
 
@@ -437,11 +478,11 @@ class GoogLeNet:
 
     @property
     def num_classes(self) -> int:
-        return int(self.params["loss3/classifier"]["bias"].shape[0])
+        return num_classes_of(self.params)
 
     @property
     def module(self) -> GoogLeNetModule:
-        return GoogLeNetModule(num_classes=self.num_classes)
+        return module_for(self.params)
 
     @property
     def layers(self) -> tuple[LayerInfo, ...]:
@@ -467,17 +508,9 @@ class GoogLeNet:
     def classify(self, x: jax.Array) -> jax.Array:
         """The ``loss3/classifier`` logits, shape (N, num_classes). Inputs larger than
         224 px give a map of logits, which is averaged over its positions."""
-        logits = self.activations(x, "loss3/classifier")["loss3/classifier"]
+        logits = self.activations(x, CLASSIFIER)[CLASSIFIER]
         return logits.mean(axis=(1, 2))
 
     def class_index(self, name_or_index: str | int) -> int:
         """Index of a class given by index or by a label word (``banana``, ``tabby``)."""
-        if isinstance(name_or_index, (int, np.integer)):
-            if not 0 <= name_or_index < self.num_classes:
-                raise KeyError(f"class index {name_or_index} is outside 0..{self.num_classes - 1}")
-            return int(name_or_index)
-        wanted = str(name_or_index).strip().lower()
-        for i, label in enumerate(self.labels):
-            if wanted in (s.strip().lower() for s in label.split(",")):
-                return i
-        raise KeyError(f"unknown class {name_or_index!r}; see the labels of the network")
+        return find_class(self.labels, name_or_index, self.num_classes)

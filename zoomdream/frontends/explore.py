@@ -1,7 +1,7 @@
 """Which layer draws what: the same picture dreamed with many objectives, side by side.
 
 Every objective of a gallery shares one compiled frame step (the objectives are the
-candidates of one :class:`zoomdream.dream.DreamSpec`, each picture a one-hot weight), so a
+candidates of one :class:`zoomdream.dream.step.DreamSpec`, each picture a one-hot weight), so a
 gallery of ten layers compiles once.
 """
 
@@ -13,8 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zoomdream import dream, googlenet, images, objectives
-from zoomdream.weights import load_googlenet
+from zoomdream.dream import objectives, step
+from zoomdream.io import images
+from zoomdream.network import googlenet
+from zoomdream.network.weights import load_googlenet
+from zoomdream.schedule.values import default_values
 
 # The layers a first look should show: one per stage of the network.
 MAIN_LAYERS = (
@@ -74,13 +77,14 @@ def dream_gallery(
         raise ValueError("dream_gallery does not take guide objectives")
     # The compiled-loop form: a gallery dreams few frames, so a small program that
     # compiles in seconds beats the unrolled one that runs faster on a CPU.
-    spec = dream.DreamSpec.create(height, width, octaves, 1.4, parsed, max_iterations=iterations, unroll=False)
+    octave_scale = float(default_values([]).octave_scale)  # the presets' default
+    spec = step.DreamSpec.create(height, width, octaves, octave_scale, parsed, max_iterations=iterations, unroll_steps=False,
+                                 prune_depth=True)
     column = {o: i for i, o in enumerate(spec.objectives)}
     if start is None:
         canvas0 = images.noise_canvas(width, height, noise_amplitude, seed)
     else:
         canvas0 = images.rgb_to_canvas(images.fit_image(start, width, height))
-    step = dream.compile_frame_step(spec)
     key = jax.random.key(seed)
     pictures = []
     for objective in parsed:
@@ -88,8 +92,8 @@ def dream_gallery(
         weights[column[objective]] = 1.0
         canvas = jnp.asarray(canvas0)
         for k in range(frames):
-            fp = dream.frame_values(weights, iterations=iterations, zoom=zoom_per_frame, frame_index=k)
-            canvas, frame = step(net.params, canvas, fp, key)
+            values = default_values(weights, iterations=iterations, zoom=zoom_per_frame, frame_index=k)
+            canvas, frame = step.frame_step(net.params, canvas, values, key, spec=spec)
         pictures.append(np.asarray(frame))
     return pictures
 

@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zoomdream import googlenet, images
 from zoomdream.errors import ConfigError
+from zoomdream.io import images
+from zoomdream.network import googlenet
 
-CLASSIFIER = "loss3/classifier"
 DEFAULT_GUIDE_LAYER = "inception_3b/output"
 # The guide picture is fitted to this square before its features are taken.
 GUIDE_SIZE = 224
@@ -62,7 +62,7 @@ class Objective:
         """Short name for progress bars and plans."""
         if self.kind == "class":
             labels = bundled_labels()
-            name = labels[self.class_index].split(",")[0] if labels else str(self.class_index)
+            name = labels[self.class_index].split(",")[0] if self.class_index < len(labels) else str(self.class_index)
             return f"class {name}"
         if self.kind == "guide":
             return f"guide {Path(self.guide).name}"
@@ -71,32 +71,30 @@ class Objective:
 
 @functools.lru_cache(maxsize=1)
 def bundled_labels() -> tuple[str, ...]:
-    """The class labels of the bundled network (read without loading the weights)."""
-    from zoomdream.weights import LABELS_KEY, bundled_path
+    """The class labels of the bundled network (read without loading the weights): what
+    class names in presets are looked up in, since a preset is checked before any network
+    is loaded."""
+    from zoomdream.network.weights import LABELS_KEY, bundled_path
 
     with np.load(bundled_path(), allow_pickle=False) as data:
         return tuple(str(s) for s in data[LABELS_KEY]) if LABELS_KEY in data.files else ()
 
 
 def class_index(name: str, key: str) -> int:
-    """A class by index or by one of its label words (``banana``, ``tabby cat``)."""
-    labels = bundled_labels()
-    text = name.strip()
-    if text.isdigit():
-        index = int(text)
-        if index >= len(labels):
-            raise ConfigError(f"{key}: class index {index} is outside 0..{len(labels) - 1}")
-        return index
-    wanted = text.lower()
-    for i, label in enumerate(labels):
-        if wanted in (s.strip().lower() for s in label.split(",")):
-            return i
-    import difflib
+    """A class of the bundled network by index or by one of its label words."""
+    try:
+        return googlenet.find_class(bundled_labels(), name)
+    except KeyError as exc:
+        raise ConfigError(f"{key}: {exc.args[0]}") from None
 
-    words = [s.strip() for label in labels for s in label.split(",")]
-    close = difflib.get_close_matches(text, words, n=3)
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    raise ConfigError(f"{key}: unknown class {name!r}{hint}; a class is an index 0..{len(labels) - 1} or an ImageNet label word")
+
+def check_against(net: googlenet.GoogLeNet, objectives: Sequence[Objective]) -> None:
+    """Refuse class objectives beyond the class count of the network that will dream them
+    (a converted Places205 GoogLeNet has 205 classes, not the bundled network's 1000)."""
+    for objective in objectives:
+        if objective.kind == "class" and objective.class_index >= net.num_classes:
+            raise ConfigError(f"{objective.spec}: class index {objective.class_index} is outside this network's "
+                              f"0..{net.num_classes - 1}")
 
 
 def _layer(name: str, key: str) -> str:
@@ -112,7 +110,7 @@ def parse(spec: str, key: str) -> Objective:
         raise ConfigError(f"{key}: expected an objective such as inception_4c/output, got {spec!r}")
     spec = spec.strip()
     if spec.startswith("class:"):
-        return Objective("class", CLASSIFIER, class_index=class_index(spec[len("class:") :], key))
+        return Objective("class", googlenet.CLASSIFIER, class_index=class_index(spec[len("class:") :], key))
     if spec.startswith("guide:"):
         path, _, layer = spec[len("guide:") :].partition("@")
         if not path:

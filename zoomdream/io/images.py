@@ -1,7 +1,7 @@
 """Pictures in and out: files, the canvas's colour space, and the first frame.
 
 The canvas is what the network reads: float32 HWC, BGR, 0..255 minus the ImageNet mean
-(:data:`zoomdream.googlenet.MEAN_BGR`). Frames are uint8 RGB.
+(:data:`zoomdream.network.googlenet.MEAN_BGR`). Frames are uint8 RGB.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from zoomdream.googlenet import MEAN_BGR
+from zoomdream.network.googlenet import MEAN_BGR
 
 
 class ImageError(ValueError):
@@ -77,7 +77,7 @@ def noise_canvas(width: int, height: int, amplitude: float, seed: int) -> np.nda
 
 
 def initial_canvas(start, width: int, height: int, seed: int) -> np.ndarray:
-    """The first canvas of a render from a :class:`zoomdream.config.StartConfig`."""
+    """The first canvas of a render from a :class:`zoomdream.schedule.config.StartConfig`."""
     if start.kind == "image":
         return rgb_to_canvas(fit_image(load_image(start.image), width, height))
     if start.kind == "color":

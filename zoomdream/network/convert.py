@@ -7,14 +7,14 @@ Two sources are understood:
   (out, in)), with an optional ``SHA256SUMS`` and ``synset_words.txt`` beside them. The
   bundled ``zoomdream/assets/bvlc_googlenet.npz`` was made from such a folder with::
 
-      python -m zoomdream.convert ../shared/weights/bvlc_googlenet \\
+      python -m zoomdream.network.convert ../shared/weights/bvlc_googlenet \\
           zoomdream/assets/bvlc_googlenet.npz
 
 * an original Caffe ``.caffemodel`` (a binary ``NetParameter`` protobuf), for example
   ``bvlc_googlenet.caffemodel`` or the Places205 GoogLeNet, which has the same layers and
   205 classes::
 
-      python -m zoomdream.convert googlenet_places205.caffemodel places.npz --labels places.txt
+      python -m zoomdream.network.convert googlenet_places205.caffemodel places.npz --labels places.txt
 
   The protobuf is decoded by the small wire-format reader below (only the handful of
   fields that hold layer names and blobs are needed, so no Caffe or protobuf install is
@@ -34,9 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from zoomdream.googlenet import param_shapes
-from zoomdream.weights import LABELS_KEY, META_KEY, WeightsError, checksum_path, read_weights, sha256_of
-
+from zoomdream.network.googlenet import param_shapes
+from zoomdream.network.weights import LABELS_KEY, META_KEY, WeightsError, checksum_path, read_weights, sha256_of
 
 # ----------------------------------------------------------------------------------------
 # Protobuf wire format (https://protobuf.dev/programming-guides/encoding/)
@@ -232,7 +231,7 @@ def convert(source: str | Path, out: str | Path, labels: str | Path | None = Non
         "source_kind": kind,
         "source_sha256": None if source.is_dir() else sha256_of(source),
         "layout": "kernels HWIO (Flax), classifier (in, out), float32",
-        "made_by": "python -m zoomdream.convert",
+        "made_by": "python -m zoomdream.network.convert",
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.npz")
@@ -250,7 +249,7 @@ def convert(source: str | Path, out: str | Path, labels: str | Path | None = Non
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m zoomdream.convert",
+        prog="python -m zoomdream.network.convert",
         description="Convert Caffe GoogLeNet weights (a folder of .bin files or a .caffemodel) "
         "into a zoomdream weights file for zoomdream.load_googlenet(path).",
     )
@@ -261,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out = convert(args.source, args.out, args.labels)
     except (WeightsError, OSError) as exc:
-        print(f"zoomdream.convert: error: {exc}", file=sys.stderr)
+        print(f"zoomdream.network.convert: error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB), sha256 {checksum_path(out).read_text().split()[0]}")
     return 0

@@ -4,7 +4,7 @@ segment. Pure host code: a :class:`Curve` is evaluated up front into per-frame a
 In a preset, any schedulable number can be written as
 
 * a number: ``step_size: 1.5``;
-* a formula (see :mod:`zoomdream.expressions`): ``step_size: "1.5 + 0.5*sin(2*pi*t/8)"``;
+* a formula (see :mod:`zoomdream.schedule.expressions`): ``step_size: "1.5 + 0.5*sin(2*pi*t/8)"``;
 * keyframes, each at a time in seconds (``t``) or a frame (``frame``), with a value (a
   number or a formula) and the interpolation of the segment that starts there::
 
@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from zoomdream import expressions
 from zoomdream.errors import ConfigError
+from zoomdream.schedule import expressions
 
 INTERPOLATIONS = ("hold", "linear", "smooth", "cubic")
 DEFAULT_INTERPOLATION = "linear"
@@ -64,7 +64,7 @@ class Curve:
     keyframes: tuple[Keyframe, ...] = ()
 
     @classmethod
-    def of(cls, value: float) -> "Curve":
+    def of(cls, value: float) -> Curve:
         return cls(source=json.dumps(value), constant=float(value))
 
     @property
@@ -197,4 +197,5 @@ def check_order(curve: Curve, key: str, fps: float) -> None:
     times = [k.seconds(fps) for k in curve.keyframes]
     for i in range(1, len(times)):
         if times[i] < times[i - 1]:
-            raise ConfigError(f"{key}[{i}]: keyframes must be in time order, but it falls at {times[i]:g} s, before {times[i - 1]:g} s")
+            raise ConfigError(f"{key}[{i}]: keyframes must be in time order, but it falls at {times[i]:g} s, "
+                              f"before {times[i - 1]:g} s")

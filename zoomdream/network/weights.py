@@ -1,6 +1,6 @@
 """Loading converted GoogLeNet weights, strictly.
 
-A converted weights file is an uncompressed ``.npz`` (see :mod:`zoomdream.convert`):
+A converted weights file is an uncompressed ``.npz`` (see :mod:`zoomdream.network.convert`):
 
 * ``<caffe layer>/kernel`` and ``<caffe layer>/bias`` for every layer, kernels in Flax's
   HWIO layout (the classifier's as (in, out));
@@ -9,7 +9,7 @@ A converted weights file is an uncompressed ``.npz`` (see :mod:`zoomdream.conver
 
 Loading checks every name and shape against the architecture and fails with the full list
 of differences. No randomly initialised model is built first: the expected shapes are
-derived from :data:`zoomdream.googlenet.ARCHITECTURE` directly.
+derived from :data:`zoomdream.network.googlenet.ARCHITECTURE` directly.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from zoomdream.googlenet import GoogLeNet, param_shapes
+from zoomdream.network.googlenet import GoogLeNet, param_shapes
 
 BUNDLED_NAME = "bvlc_googlenet.npz"
 LABELS_KEY = "__labels__"
@@ -115,11 +115,11 @@ def load_googlenet(path: str | Path | None = None) -> GoogLeNet:
     """Load pretrained GoogLeNet.
 
     Args:
-      path: a weights file made by ``python -m zoomdream.convert``; by default the BVLC
+      path: a weights file made by ``python -m zoomdream.network.convert``; by default the BVLC
         ImageNet weights bundled with zoomdream. Works offline.
 
     Returns:
-      A :class:`~zoomdream.googlenet.GoogLeNet` with ``activations``, ``classify`` and
+      A :class:`~zoomdream.network.googlenet.GoogLeNet` with ``activations``, ``classify`` and
       ``layers``.
     """
     flat, labels, _ = read_weights(bundled_path() if path is None else path)

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
-from zoomdream import keyframes, objectives
+from zoomdream.dream import objectives
 from zoomdream.errors import ConfigError
+from zoomdream.schedule import keyframes
 
 
 def _field(default, doc: str, **checks):
@@ -35,11 +38,23 @@ def _field(default, doc: str, **checks):
     return dataclasses.field(**kwargs, metadata={"doc": doc, **checks})
 
 
-def _scheduled(default: float, doc: str, integer: bool = False, **checks):
-    """A field that takes a constant, a formula of time or keyframes (a keyframes.Curve)."""
+def _scheduled(default: float, doc: str, *, integer: bool = False, per_frame: str = "sample", frame_name: str | None = None,
+               scale: float = 1.0, **checks):
+    """A scheduled value: it takes a constant, a formula of time or keyframes (a
+    keyframes.Curve), is evaluated into one number per frame before the render, and
+    reaches the frame step as ``values.<frame_name>`` (see zoomdream.schedule.values).
+    Declaring the field here is all the schedule needs; the step then reads it.
+
+    per_frame: ``sample`` (the value at the frame's time), ``rate`` (a per-second rate,
+      integrated over the frame's interval: the camera's move after the frame) or
+      ``log_rate`` (a per-second factor, compounded over the interval).
+    frame_name: the name in the frame's values (default: the key's own name).
+    scale: the unit conversion into the step's units (degrees -> radians, say).
+    """
     return dataclasses.field(
         default_factory=lambda: keyframes.Curve.of(default),
-        metadata={"doc": doc, "parse": keyframes.parse_curve, "integer": integer, **checks},
+        metadata={"doc": doc, "parse": keyframes.parse_curve, "integer": integer, "scheduled": True,
+                  "per_frame": per_frame, "frame_name": frame_name, "scale": scale, **checks},
     )
 
 
@@ -76,7 +91,7 @@ Mix = tuple[tuple[objectives.Objective, keyframes.Curve], ...]
 
 
 def _parse_mix(value: Any, key: str) -> Mix:
-    """An objective (see zoomdream.objectives), or ``{objective: weight, ...}`` for a
+    """An objective (see zoomdream.dream.objectives), or ``{objective: weight, ...}`` for a
     weighted set; weights may be scheduled like any number."""
     if isinstance(value, str):
         return ((objectives.parse(value, key), keyframes.Curve.of(1.0)),)
@@ -90,7 +105,8 @@ def _parse_mix(value: Any, key: str) -> Mix:
                     raise ConfigError(f"{where}: a weight must be at least 0, got {number:g}")
             mix.append((objectives.parse(spec, key), curve))
         return tuple(mix)
-    raise ConfigError(f"{key}: expected an objective such as inception_4c/output or a mapping {{objective: weight}}, got {value!r}")
+    raise ConfigError(f"{key}: expected an objective such as inception_4c/output or a mapping {{objective: weight}}, "
+                      f"got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,7 +201,8 @@ class DreamConfig:
     octave_scale: keyframes.Curve = _scheduled(1.4, "size ratio between consecutive octaves", above=1.0, max=4.0)
     iterations: keyframes.Curve = _scheduled(10, "gradient-ascent steps per octave", integer=True, min=0, max=1000)
     step_size: keyframes.Curve = _scheduled(1.5, "ascent step, in units of the gradient's mean absolute value", min=0)
-    jitter: keyframes.Curve = _scheduled(32, "largest random shift in pixels before each step (hides the network's grid)", integer=True, min=0, max=1024)
+    jitter: keyframes.Curve = _scheduled(32, "largest random shift in pixels before each step (hides the network's grid)",
+                                         integer=True, min=0, max=1024)
     gradient_norm: str = _field(
         "mean", "how the gradient is normalised: mean (divide by mean |g|, 2015) or laplacian (per pyramid level, smoother)",
         choices=("mean", "laplacian"),
@@ -207,12 +224,19 @@ class DreamConfig:
 
 @dataclasses.dataclass(frozen=True)
 class CameraConfig:
-    zoom_per_second: keyframes.Curve = _scheduled(1.0, "zoom factor per second: >1 zooms in, <1 out (3.6 = 5%/frame at 25 fps)", above=0)
-    rotation: keyframes.Curve = _scheduled(0.0, "rotation in degrees per second, counter-clockwise")
-    pan_x: keyframes.Curve = _scheduled(0.0, "camera motion to the right, in canvas pixels per second")
-    pan_y: keyframes.Curve = _scheduled(0.0, "camera motion downwards, in canvas pixels per second")
-    center_x: keyframes.Curve = _scheduled(0.5, "zoom and rotation centre, as a fraction of the width (0 left, 1 right)", min=0, max=1)
-    center_y: keyframes.Curve = _scheduled(0.5, "zoom and rotation centre, as a fraction of the height (0 top, 1 bottom)", min=0, max=1)
+    zoom_per_second: keyframes.Curve = _scheduled(
+        1.0, "zoom factor per second: >1 zooms in, <1 out (3.6 = 5%/frame at 25 fps)", above=0, per_frame="log_rate",
+        frame_name="zoom",
+    )
+    rotation: keyframes.Curve = _scheduled(
+        0.0, "rotation in degrees per second, counter-clockwise", per_frame="rate", frame_name="angle", scale=math.pi / 180,
+    )
+    pan_x: keyframes.Curve = _scheduled(0.0, "camera motion to the right, in canvas pixels per second", per_frame="rate")
+    pan_y: keyframes.Curve = _scheduled(0.0, "camera motion downwards, in canvas pixels per second", per_frame="rate")
+    center_x: keyframes.Curve = _scheduled(0.5, "zoom and rotation centre, as a fraction of the width (0 left, 1 right)",
+                                           min=0, max=1)
+    center_y: keyframes.Curve = _scheduled(0.5, "zoom and rotation centre, as a fraction of the height (0 top, 1 bottom)",
+                                           min=0, max=1)
     border: str = _field(
         "reflect", "what a zoom-out, rotation or pan reveals at the edges: reflect, wrap, edge or noise",
         choices=("reflect", "wrap", "edge", "noise"),
@@ -295,23 +319,37 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     raise TypeError(f"no coercion for {tp} at {key}")  # a programming error, not a user's
 
 
+_BOUNDS = (("min", np.less, "at least"), ("max", np.greater, "at most"), ("above", np.less_equal, "greater than"))
+
+
+def check_numbers(meta: dict, values: Any, key: str) -> None:
+    """Check numbers against a field's declared bounds (``min``, ``max``, ``above``).
+
+    ``values`` is one number as the user wrote it, or the array a scheduled value takes
+    over a render (then the message says what it reaches). This is the only range check:
+    the bounds are written once, in the field's declaration.
+    """
+    array = np.asarray(values, np.float64)
+    written = array.ndim == 0
+    for bound, fails, words in _BOUNDS:
+        if bound in meta and fails(array, meta[bound]).any():
+            bad = array[fails(array, meta[bound])].flat[0]
+            got = f"got {values}" if written else f"but reaches {bad:g}"
+            raise ConfigError(f"{key}: must be {words} {meta[bound]}, {got}")
+
+
 def _check(meta: dict, value: Any, key: str) -> None:
     if isinstance(value, keyframes.Curve):
         for number in value.numbers():
             if meta.get("integer") and not float(number).is_integer():
                 raise ConfigError(f"{key}: expected a whole number, got {number:g}")
-            _check(meta, number, key)
+            check_numbers(meta, number, key)
         return
     if value is None or not _is_number(value):
         if "choices" in meta and value not in meta["choices"]:
             raise ConfigError(f"{key}: {value!r} is not one of {', '.join(meta['choices'])}")
         return
-    if "min" in meta and value < meta["min"]:
-        raise ConfigError(f"{key}: must be at least {meta['min']}, got {value}")
-    if "max" in meta and value > meta["max"]:
-        raise ConfigError(f"{key}: must be at most {meta['max']}, got {value}")
-    if "above" in meta and value <= meta["above"]:
-        raise ConfigError(f"{key}: must be greater than {meta['above']}, got {value}")
+    check_numbers(meta, value, key)
 
 
 def _join(where: str, name: str) -> str:
@@ -391,7 +429,7 @@ PRESET_SUFFIX = ".yaml"
 def presets_dir() -> Path:
     """The bundled presets: installed as the package folder ``zoomdream/presets``; in a
     source checkout, the repository's ``presets/`` folder beside the package."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     installed = package / "presets"
     return installed if installed.is_dir() else package.parent / "presets"
 

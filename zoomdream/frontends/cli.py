@@ -7,18 +7,20 @@ and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from zoomdream import config as config_lib
-from zoomdream import googlenet
-from zoomdream.config import ConfigError
-from zoomdream.images import ImageError
-from zoomdream import outputs
-from zoomdream.render import DEFAULT_PRESET, RenderError, render, rerender, resolve_config, resume
-from zoomdream.schedule import build_plan
-from zoomdream import planview
+from zoomdream.errors import ConfigError
+from zoomdream.frontends import planview
+from zoomdream.io import outputs
+from zoomdream.io.images import ImageError
+from zoomdream.network import googlenet
+from zoomdream.render import DEFAULT_PRESET, RenderError, render, rerender, resume
+from zoomdream.schedule import config as config_lib
+from zoomdream.schedule import settings
+from zoomdream.schedule.plan import build_plan
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -96,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def layer_table_text() -> str:
     rows = [("layer", "channels", "stride", "what it tends to draw")]
-    rows += [(l.name, str(l.channels), str(l.stride), l.note) for l in googlenet.LAYERS]
+    rows += [(layer.name, str(layer.channels), str(layer.stride), layer.note) for layer in googlenet.LAYERS]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     return "\n".join(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}" for r in rows)
 
@@ -116,11 +118,13 @@ def keys_text() -> str:
     return "\n".join(f"{k:<{width}}  {d:<{dwidth}}  {doc}" for k, d, doc in rows)
 
 
+def _shortcuts(args: argparse.Namespace) -> settings.Shortcuts:
+    return settings.Shortcuts(frames=args.frames, seconds=args.seconds, size=args.size, fps=args.fps, seed=args.seed,
+                              layer=args.layer, input_image=args.input)
+
+
 def _plan(args: argparse.Namespace, overrides: dict) -> int:
-    cfg = resolve_config(
-        args.preset or DEFAULT_PRESET, frames=args.frames, seconds=args.seconds, size=args.size, fps=args.fps, seed=args.seed,
-        layer=args.layer, input_image=args.input, overrides=overrides,
-    )
+    cfg = settings.resolve_config(args.preset or DEFAULT_PRESET, _shortcuts(args), overrides)
     plan = build_plan(cfg)
     print(planview.plan_table(cfg, plan))
     for path in planview.write_plan(cfg, plan, args.plan or None):
@@ -147,36 +151,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RenderError as exc:
         print(f"zoomdream: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:  # a second Ctrl-C, while the video was being finished
+        print("zoomdream: interrupted; the finished parts are kept: --assemble or --resume uses them", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _render(args: argparse.Namespace) -> int:
     overrides = dict(config_lib.parse_assignment(s) for s in args.set)
     if args.plan is not None:
         return _plan(args, overrides)
-    common = dict(frames_dir=args.frames_dir, progress=not args.quiet)
+    progress = not args.quiet
     try:
         if args.assemble:
             print(f"wrote {outputs.assemble(Path(args.assemble))}")
             return 0
         if args.resume:
             # A --preset given with --resume is compared with the stored settings.
-            result = resume(args.resume, frames=args.frames, seconds=args.seconds, preset=args.preset, overrides=overrides, **common)
+            result = resume(args.resume, frames=args.frames, seconds=args.seconds, preset=args.preset, overrides=overrides,
+                            frames_dir=args.frames_dir, progress=progress)
         elif args.from_video:
-            result = rerender(args.from_video, args.output, overwrite=args.overwrite, **common)
+            result = rerender(args.from_video, args.output, overwrite=args.overwrite, frames_dir=args.frames_dir,
+                              progress=progress)
         else:
             result = render(
-                args.preset or DEFAULT_PRESET, args.output, frames=args.frames, seconds=args.seconds, size=args.size, fps=args.fps,
-                seed=args.seed, layer=args.layer, input_image=args.input, overrides=overrides, overwrite=args.overwrite,
+                args.preset or DEFAULT_PRESET, args.output, overrides=overrides, overwrite=args.overwrite,
                 preview=args.preview, audio=args.audio, audio_length=args.audio_length,
-                checkpoint_every=args.checkpoint_every, **common,
+                checkpoint_every=args.checkpoint_every, frames_dir=args.frames_dir, progress=progress,
+                **dataclasses.asdict(_shortcuts(args)),
             )
     except ImageError as exc:
         raise ConfigError(str(exc)) from None
     except OSError as exc:  # outside a render loop, e.g. --assemble on a damaged folder
         raise RenderError(str(exc)) from None
+    if result.interrupted and result.frames == 0 and result.first_frame == 0:
+        print("zoomdream: interrupted before the first frame; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if result.interrupted:
         again = f"; --resume {result.output} continues" if result.output.suffix.lower() == ".mp4" else ""
         print(f"zoomdream: interrupted; {result.output} holds the frames rendered so far{again}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(f"wrote {result.output} ({result.frames} frames in {result.seconds:.0f} s, after {result.compile_seconds:.0f} s of compiling)")
+    print(f"wrote {result.output} ({result.frames} frames in {result.seconds:.0f} s, "
+          f"after {result.compile_seconds:.0f} s of compiling)")
     return 0

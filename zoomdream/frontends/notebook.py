@@ -13,7 +13,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from zoomdream import checkpoint
+from zoomdream.io import parts
 from zoomdream.render import RenderResult, render, resume
 
 
@@ -84,7 +84,7 @@ def render_or_resume(preset: Any, output: str | Path, **options) -> RenderResult
     disconnect, say), continue it instead. Put ``output`` on a mounted drive so that its
     checkpoints outlive the runtime. ``options`` are those of :func:`zoomdream.render`."""
     output = Path(output)
-    if checkpoint.parts_dir(output).exists():
+    if parts.parts_dir(output).exists():
         keep = {k: options[k] for k in ("frames", "seconds", "frames_dir", "progress", "on_frame", "net") if k in options}
         return resume(output, **keep)
     return render(preset, output, **options)

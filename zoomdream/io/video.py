@@ -8,6 +8,7 @@ the one imageio-ffmpeg ships, so nothing has to be installed by hand.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -18,11 +19,6 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
-
-from zoomdream import images
-
-VIDEO_SUFFIXES = (".mp4", ".gif")
-STILL_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def check_video_size(width: int, height: int) -> str | None:
@@ -66,11 +62,12 @@ class FrameWriter:
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(rate), "-i", "-",
             *output_args, str(self.path),
         ]  # fmt: skip
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115  (closed in close())
         # A session of its own: a Ctrl-C in the terminal reaches zoomdream, which then
         # closes the file, rather than killing ffmpeg mid-file. (No preexec_fn: forking
         # a multithreaded JAX process to run Python code in the child can deadlock.)
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True)
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log,
+                                         start_new_session=True)
 
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != self.shape or frame.dtype != np.uint8:
@@ -90,15 +87,13 @@ class FrameWriter:
         """Finish the file. Safe to call twice; raises if ffmpeg failed."""
         if self._process.stdin.closed:
             return
-        try:
+        with contextlib.suppress(BrokenPipeError):
             self._process.stdin.close()
-        except BrokenPipeError:
-            pass
         if self._process.wait() != 0:
             raise OSError(f"ffmpeg could not write {self.path}: {self._error_text()}")
         self._log.close()
 
-    def __enter__(self) -> "FrameWriter":
+    def __enter__(self) -> FrameWriter:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -187,23 +182,6 @@ def media_seconds(path: str | Path, stream: str = "") -> float:
         raise OSError(f"cannot tell how long {path} is")
     h, m, sec = times[-1]
     return int(h) * 3600 + int(m) * 60 + float(sec)
-
-
-class FrameDirWriter:
-    """Write frames as ``frame_00001.png``... with enough digits for ``total`` frames, so
-    that the files sort in order."""
-
-    def __init__(self, folder: str | Path, total: int, first: int = 1):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.digits = max(5, len(str(total)))
-        self.next_index = first
-
-    def write(self, frame: np.ndarray) -> Path:
-        path = self.folder / f"frame_{self.next_index:0{self.digits}d}.png"
-        images.save_image(path, frame)
-        self.next_index += 1
-        return path
 
 
 def read_video(path: str | Path) -> np.ndarray:

@@ -1,0 +1,274 @@
+"""Where rendered frames go: every output is a :class:`Sink`.
+
+The render loop knows one interface. It hands every finished frame to each sink in turn
+(``write``), asks whether any wants a checkpoint once a frame is done
+(``checkpoint_due``) and then hands them the canvas the next frame starts from
+(``checkpoint``), and ends with ``finish``. The sinks: a segmented, checkpointed MP4, a
+GIF, a still picture, numbered PNG files, the ``latest.png`` of a long render and a
+user's callback. Everything here runs on the host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from zoomdream.errors import ConfigError
+from zoomdream.io import images, parts, video
+
+# Without --checkpoint-every, a checkpoint every this many seconds of rendering; the
+# segment length in frames is fixed from the speed of the first frames and recorded.
+CHECKPOINT_SECONDS = 60.0
+MIN_SEGMENT_FRAMES = 4  # the length is chosen after frame 1, so it must exceed 3
+MAX_SEGMENT_FRAMES = 3000
+
+VIDEO_SUFFIXES = (".mp4", ".gif")
+STILL_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+class Sink:
+    """What the render loop does with frames. Every method has a do-nothing default, so a
+    sink implements only what it needs."""
+
+    def write(self, k: int, frame: np.ndarray) -> None:
+        """Take frame ``k`` (uint8 RGB)."""
+
+    def checkpoint_due(self, next_frame: int) -> bool:
+        """Whether this sink wants the canvas once frame ``next_frame - 1`` is written."""
+        return False
+
+    def checkpoint(self, next_frame: int, canvas: np.ndarray) -> None:
+        """The canvas that frame ``next_frame`` starts from (given to every sink when any
+        wanted it)."""
+
+    def finish(self, frames_done: int, interrupted: bool) -> None:
+        """The render ended with ``frames_done`` frames of the video done (counted from
+        frame 0, also when the render resumed later)."""
+
+    def kept(self) -> str:
+        """What survives a failed write, said after the error ("" if nothing)."""
+        return ""
+
+
+# ---- checks before anything is written ---------------------------------------------------
+
+
+def output_kind(output: Path) -> str:
+    """``mp4``, ``gif`` or ``still``, from the file name; anything else is refused."""
+    suffix = output.suffix.lower()
+    if suffix in STILL_SUFFIXES:
+        return "still"
+    if suffix in VIDEO_SUFFIXES:
+        return suffix[1:]
+    raise ConfigError(f"output {str(output)!r}: zoomdream writes .mp4 or .gif videos, or .png/.jpg stills")
+
+
+def check_output(output: Path, overwrite: bool) -> None:
+    """Refuse, before any work, an output that cannot or should not be written."""
+    output_kind(output)
+    if output.is_dir():
+        raise ConfigError(f"output {str(output)!r} is a folder; name a file")
+    if output.exists() and not overwrite:
+        raise ConfigError(f"output {str(output)!r} already exists; pass --overwrite to replace it")
+    folder = output.parent
+    if not folder.is_dir():
+        raise ConfigError(f"output folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"output folder {str(folder)!r} is not writable")
+    folder_of_parts = parts.parts_dir(output)
+    if output_kind(output) == "mp4" and folder_of_parts.exists() and not overwrite:
+        raise ConfigError(f"{folder_of_parts} holds an unfinished render of {output.name}; "
+                          f"--resume {output} continues it, --overwrite starts again")
+
+
+def check_frames_dir(frames_dir: Path, overwrite: bool) -> None:
+    if frames_dir.exists() and not frames_dir.is_dir():
+        raise ConfigError(f"--frames-dir {str(frames_dir)!r} is a file, not a folder")
+    if frames_dir.is_dir() and any(frames_dir.glob("frame_*.png")) and not overwrite:
+        raise ConfigError(f"--frames-dir {str(frames_dir)!r} already holds frames; pass --overwrite to replace them")
+    parent = frames_dir if frames_dir.is_dir() else frames_dir.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ConfigError(f"--frames-dir {str(frames_dir)!r} cannot be created or written")
+
+
+# ---- the MP4 -------------------------------------------------------------------------------
+
+
+class Mp4Output(Sink):
+    """An MP4 built from segments in ``<output>.parts/``, each closed and checkpointed at a
+    fixed frame boundary, and joined (without re-encoding) into the output at the end, on
+    Ctrl-C, or by :func:`assemble`. The parts folder is made when the first frame
+    arrives, so a render that fails or stops before it leaves nothing behind."""
+
+    def __init__(self, output: Path, manifest: parts.Manifest, start_frame: int, key_data: np.ndarray,
+                 replace_parts: bool = False):
+        self.output = output
+        self.parts = parts.parts_dir(output)
+        self.manifest = manifest
+        self.start_frame = start_frame
+        self.key_data = key_data
+        self._replace_parts = replace_parts
+        self._writer: video.Mp4Writer | None = None
+        self._writer_index = -1
+        self._first_write_time: float | None = None
+
+    def _open_parts(self) -> None:
+        if self._replace_parts and self.parts.exists():
+            shutil.rmtree(self.parts)
+        self.parts.mkdir(exist_ok=True)
+        self._replace_parts = False
+        self.manifest.save(self.parts)
+
+    def checkpoint_due(self, next_frame: int) -> bool:
+        n = self.manifest.segment_frames
+        return n is not None and next_frame % n == 0
+
+    def write(self, k: int, frame: np.ndarray) -> None:
+        if self._writer is None and k == self.start_frame:
+            self._open_parts()
+        if self.manifest.segment_frames is None:
+            self._choose_segment_frames(k)
+        index = k // self.manifest.segment_frames if self.manifest.segment_frames else 0
+        if self._writer is None:
+            width, height = self.manifest.size
+            self._writer = video.Mp4Writer(parts.segment_path(self.parts, index, "tmp"), width, height, self.manifest.fps,
+                                           self.manifest.quality)
+            self._writer_index = index
+        self._writer.write(frame)
+
+    def _choose_segment_frames(self, k: int) -> None:
+        """Fix the segment length from the time between the first two frames (the very
+        first also pays for warming up), and record it so that a resume keeps it."""
+        now = time.perf_counter()
+        if k == self.start_frame:
+            self._first_write_time = now
+            return
+        per_frame = max(now - self._first_write_time, 1e-3)
+        self.manifest.segment_frames = int(np.clip(round(CHECKPOINT_SECONDS / per_frame), MIN_SEGMENT_FRAMES,
+                                                   MAX_SEGMENT_FRAMES))
+        self.manifest.save(self.parts)
+
+    def _close_segment(self, state: str = "") -> None:
+        if self._writer is None:
+            return
+        writer, self._writer = self._writer, None
+        writer.close()
+        writer.path.replace(parts.segment_path(self.parts, self._writer_index, state))
+
+    def checkpoint(self, next_frame: int, canvas: np.ndarray) -> None:
+        """Close the segment that ends before ``next_frame`` and checkpoint the canvas."""
+        self._close_segment()
+        parts.save_checkpoint(self.parts, parts.Checkpoint(canvas, next_frame, self.manifest.config_hash, self.key_data))
+
+    def finish(self, frames_done: int, interrupted: bool) -> None:
+        """Close the last segment (kept as ``partial`` when interrupted: a resume redoes
+        it) and assemble the output from every segment."""
+        if not self.parts.exists():
+            return  # stopped before the first frame: nothing was written
+        self._close_segment("partial" if interrupted else "")
+        assemble(self.output, frames_done)
+
+    def kept(self) -> str:
+        saved = parts.load_checkpoint(self.parts) if self.parts.exists() else None
+        return f"; the checkpoint at frame {saved.next_frame} is kept: --resume {self.output} continues" if saved else ""
+
+
+def assemble(output: Path, frames: int | None = None) -> Path:
+    """Join the segments in ``<output>.parts/`` into a playable ``output`` now, with the
+    render's soundtrack and its provenance."""
+    folder = parts.parts_dir(output)
+    manifest = parts.Manifest.load(folder)
+    segments = parts.segments_in_order(folder)
+    if not segments:
+        return output
+    if frames is None:
+        frames = sum(video.count_frames(p) for p in segments)
+    audio = Path(manifest.audio) if manifest.audio else None
+    record = manifest.provenance(frames)
+    video.join(segments, output, metadata=record, audio=audio if audio and audio.exists() else None,
+               seconds=frames / manifest.fps)
+    parts.record_path(output).write_text(json.dumps(record, indent=1) + "\n")
+    return output
+
+
+# ---- other sinks ---------------------------------------------------------------------------
+
+
+class GifOutput(Sink):
+    """A looping GIF, written to a temporary name and renamed when complete."""
+
+    def __init__(self, output: Path, width: int, height: int, fps: float):
+        self.output = output
+        self._size, self._fps = (width, height), fps
+        self._writer: video.GifWriter | None = None
+
+    def write(self, k: int, frame: np.ndarray) -> None:
+        if self._writer is None:
+            self._writer = video.GifWriter(self.output.with_name(self.output.stem + ".tmp.gif"), *self._size, self._fps)
+        self._writer.write(frame)
+
+    def finish(self, frames_done: int, interrupted: bool) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer.path.replace(self.output)
+
+
+class StillOutput(Sink):
+    """One dreamed picture."""
+
+    def __init__(self, output: Path):
+        self.output = output
+
+    def write(self, k: int, frame: np.ndarray) -> None:
+        images.save_image(self.output, frame)
+
+
+class FrameFiles(Sink):
+    """Every frame also as ``frame_00001.png``... (numbered from 1, with enough digits for
+    ``total`` frames, so that the files sort in order)."""
+
+    def __init__(self, folder: str | Path, total: int):
+        self.folder = Path(folder)
+        self.digits = max(5, len(str(total)))
+
+    def path(self, k: int) -> Path:
+        return self.folder / f"frame_{k + 1:0{self.digits}d}.png"
+
+    def write(self, k: int, frame: np.ndarray) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        images.save_image(self.path(k), frame)
+
+
+class LatestPicture(Sink):
+    """``latest.png`` in the parts folder, replaced every few seconds during a render so a
+    notebook or an image viewer can watch it."""
+
+    def __init__(self, folder: Path, every_seconds: float = 3.0):
+        self.path = folder / parts.LATEST
+        self.every = every_seconds
+        self._last = -np.inf
+
+    def write(self, k: int, frame: np.ndarray) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every:
+            return
+        temporary = self.path.with_name("latest.tmp.png")
+        images.save_image(temporary, frame)
+        temporary.replace(self.path)
+        self._last = now
+
+
+class FrameCallback(Sink):
+    """A user's ``on_frame(index, rgb_uint8)``."""
+
+    def __init__(self, on_frame: Callable[[int, np.ndarray], None]):
+        self.on_frame = on_frame
+
+    def write(self, k: int, frame: np.ndarray) -> None:
+        self.on_frame(k, frame)

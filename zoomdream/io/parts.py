@@ -1,0 +1,266 @@
+"""The parts folder of a long render: what it keeps on disk so that it survives anything,
+and the render's record.
+
+Beside ``dogs.mp4`` a render keeps a folder ``dogs.mp4.parts/``:
+
+* ``render.json``: the :class:`Manifest`: the resolved config, its hash, the seed, the
+  segment length, the size, the outputs beside the video and the versions and device
+  that rendered it. Its public part (:meth:`Manifest.provenance`) goes into the MP4's
+  metadata and into ``dogs.mp4.json`` beside it when the video is assembled;
+* ``segment_00000.mp4``, ...: the video in segments of ``segment_frames`` frames each,
+  encoded as they are rendered; segment boundaries depend only on the frame index, so a
+  resumed render produces the same segments as an uninterrupted one;
+* ``checkpoint.npz``: at every segment boundary, the float canvas that the next frame
+  starts from, the frame index and the config hash. Written to a temporary file and
+  renamed, so a kill at any moment leaves the previous checkpoint or the new one, whole;
+* ``latest.png``: the latest frame, refreshed every few seconds.
+
+Frame k's randomness is ``fold_in(key(seed), k)``, so the seed and the frame index are the
+whole PRNG state; the checkpoint stores the key data as well, and resume checks it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoomdream.errors import ConfigError
+from zoomdream.io import video
+
+MANIFEST = "render.json"
+CHECKPOINT = "checkpoint.npz"
+LATEST = "latest.png"
+SEGMENT_GLOB = "segment_*.mp4"
+# Keys that may change on resume: a longer render continues the same schedule.
+LENGTH_KEYS = ("video.frames", "video.seconds")
+# Keys that do not change the frames.
+_NAMING_KEYS = ("name", "description")
+
+
+def parts_dir(output: Path) -> Path:
+    return output.with_name(output.name + ".parts")
+
+
+def record_path(output: Path) -> Path:
+    """The provenance JSON beside a finished video."""
+    return output.with_name(output.name + ".json")
+
+
+def segment_path(parts: Path, index: int, state: str = "") -> Path:
+    """Segment ``index``: complete (``state`` empty), ``tmp`` while it is written, or
+    ``partial`` when a render stopped inside it."""
+    return parts / f"segment_{index:05d}{'.' + state if state else ''}.mp4"
+
+
+def segment_index(path: Path) -> int:
+    return int(path.name.split("_")[1].split(".")[0])
+
+
+# ---- the render's identity ------------------------------------------------------------------
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: data}
+
+
+def identity(config_dict: dict) -> str:
+    """Hash of everything in a config that decides the frames, its length aside."""
+    flat = {k: v for k, v in _flatten(config_dict).items() if k not in LENGTH_KEYS and k not in _NAMING_KEYS}
+    return hashlib.sha256(json.dumps(flat, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def differences(old: dict, new: dict) -> list[str]:
+    """Human-readable changed keys between two resolved configs, their length aside."""
+    a, b = _flatten(old), _flatten(new)
+    out = []
+    for key in sorted(a.keys() | b.keys()):
+        if key in _NAMING_KEYS or key.startswith(LENGTH_KEYS):
+            continue
+        if a.get(key) != b.get(key):
+            out.append(f"{key} {json.dumps(a.get(key))} -> {json.dumps(b.get(key))}")
+    return out
+
+
+def environment() -> dict[str, str]:
+    """The versions and device that render, for the record."""
+    import jax
+
+    import zoomdream
+
+    device = jax.devices()[0]
+    return {
+        "zoomdream": zoomdream.__version__,
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "device": f"{device.platform}: {getattr(device, 'device_kind', '')}".strip(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+
+
+# ---- the manifest ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Manifest:
+    """Everything a render records about itself: ``render.json`` in the parts folder,
+    and (its public part) the MP4's provenance."""
+
+    config: dict  # the resolved config, as config.to_dict writes it
+    config_hash: str
+    seed: int
+    frames: int  # planned
+    size: tuple[int, int]  # (width, height) of the video
+    fps: float
+    segment_frames: int | None = None  # fixed after the first frames when not given
+    quality: float = 8.0
+    audio: str | None = None  # soundtrack file, absolute
+    preview: bool = False
+    frames_dir: str | None = None  # where every frame is also written as PNG, absolute
+    created: str = ""
+    zoomdream: str = ""
+    jax: str = ""
+    backend: str = ""
+    device: str = ""
+    python: str = ""
+    machine: str = ""
+    format: int = 1
+
+    # What stays on this machine: paths and how the render was shown.
+    _LOCAL = ("frames", "quality", "audio", "preview", "frames_dir", "format")
+
+    @classmethod
+    def new(cls, config_dict: dict, seed: int, frames: int, size: tuple[int, int], fps: float, **options) -> Manifest:
+        return cls(config=config_dict, config_hash=identity(config_dict), seed=seed, frames=frames, size=tuple(size),
+                   fps=fps, created=datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(),
+                   **options)
+
+    def to_json(self) -> dict:
+        return {**dataclasses.asdict(self), "size": list(self.size)}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Manifest:
+        """A manifest or provenance record read back; fields it does not know are
+        ignored, so older and newer records load."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        try:
+            record = cls(**{k: v for k, v in data.items() if k in known})
+            record.size = (int(record.size[0]), int(record.size[1]))
+        except (TypeError, AttributeError, IndexError, ValueError):
+            raise ConfigError(f"{where} is not a zoomdream render record") from None
+        return record
+
+    def save(self, parts: Path) -> None:
+        _atomic_write(parts / MANIFEST, lambda f: f.write((json.dumps(self.to_json(), indent=1) + "\n").encode()))
+
+    @classmethod
+    def load(cls, parts: Path) -> Manifest:
+        path = parts / MANIFEST
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{parts} holds no render to resume (no {MANIFEST})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ConfigError(f"{path} is damaged") from None
+        return cls.from_json(data, str(path))
+
+    def provenance(self, frames: int) -> dict:
+        """The record stored in the MP4 and beside it: enough for ``--from`` to render
+        the same video again."""
+        public = {k: v for k, v in self.to_json().items() if k not in self._LOCAL}
+        return {"zoomdream_render": 1, **public, "frames": frames}
+
+
+def read_provenance(video_path: str | Path) -> Manifest:
+    """The render record of a zoomdream video: from its metadata, else the JSON beside it."""
+    path = Path(video_path)
+    if not path.is_file():
+        raise ConfigError(f"--from: {str(video_path)!r} does not exist")
+    try:
+        record = video.read_metadata(path)
+    except OSError:
+        record = {}
+    if "config" not in record:
+        beside = record_path(path)
+        if not beside.exists():
+            raise ConfigError(f"--from: {path.name} carries no zoomdream render record, and there is no {beside.name}")
+        try:
+            record = json.loads(beside.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ConfigError(f"--from: {beside} is damaged") from None
+    return Manifest.from_json(record, str(path))
+
+
+# ---- the checkpoint ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """Where a render can continue from: the canvas that frame ``next_frame`` starts from."""
+
+    canvas: np.ndarray
+    next_frame: int
+    config_hash: str
+    key_data: np.ndarray
+
+
+def _atomic_write(path: Path, write) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+
+
+def save_checkpoint(parts: Path, checkpoint: Checkpoint) -> None:
+    """Atomically replace the checkpoint."""
+
+    def write(f):
+        np.savez(f, canvas=checkpoint.canvas, next_frame=np.int64(checkpoint.next_frame),
+                 config_hash=np.array(checkpoint.config_hash), key_data=checkpoint.key_data)
+
+    _atomic_write(parts / CHECKPOINT, write)
+
+
+def load_checkpoint(parts: Path) -> Checkpoint | None:
+    """The checkpoint, or None if the render has none yet."""
+    path = parts / CHECKPOINT
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return Checkpoint(canvas=data["canvas"], next_frame=int(data["next_frame"]), config_hash=str(data["config_hash"]),
+                          key_data=data["key_data"])
+
+
+# ---- segments ------------------------------------------------------------------------------
+
+
+def segments_in_order(parts: Path) -> list[Path]:
+    """Complete segments, then a partial last one, by index."""
+    found = [p for p in parts.glob(SEGMENT_GLOB) if ".tmp" not in p.name]
+    return sorted(found, key=lambda p: (segment_index(p), "partial" in p.name))
+
+
+def discard_after(parts: Path, next_frame: int, segment_frames: int) -> None:
+    """Delete what a killed or stopped render left past its checkpoint: later segments,
+    partial ones and temporary files. Segments before ``next_frame`` stay."""
+    done = next_frame // segment_frames
+    for path in parts.glob(SEGMENT_GLOB):
+        if segment_index(path) >= done or ".tmp" in path.name or "partial" in path.name:
+            path.unlink()
+    for path in parts.glob("*.tmp*"):
+        path.unlink()

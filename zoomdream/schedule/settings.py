@@ -1,0 +1,117 @@
+"""A render's settings resolved: the command line's shortcuts applied to a preset, the
+size of a still, the fast draft of ``--preview``, and the static shape of the frame step
+(:class:`~zoomdream.dream.step.DreamSpec`) that a config and its plan call for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoomdream.dream import objectives
+from zoomdream.dream.step import DreamSpec
+from zoomdream.errors import ConfigError
+from zoomdream.io import images, video
+from zoomdream.schedule import config as config_lib
+from zoomdream.schedule.config import RenderConfig
+from zoomdream.schedule.plan import Plan
+
+
+@dataclasses.dataclass(frozen=True)
+class Shortcuts:
+    """The command line's shortcuts for common preset keys (``--frames``, ``--size``...),
+    which ``zoomdream.render`` takes as keywords."""
+
+    frames: int | None = None
+    seconds: float | None = None
+    size: str | tuple[int, int] | None = None
+    fps: float | None = None
+    seed: int | None = None
+    layer: str | None = None  # one objective for the whole render
+    input_image: str | Path | None = None  # start from this picture
+
+    def overrides(self) -> dict[str, Any]:
+        """The shortcuts as ``{dotted.key: value}`` overrides."""
+        if self.frames is not None and self.seconds is not None:
+            raise ConfigError("give --frames or --seconds, not both")
+        out: dict[str, Any] = {}
+        for name, key in (("frames", "video.frames"), ("seconds", "video.seconds"), ("size", "video.size"),
+                          ("fps", "video.fps"), ("seed", "seed")):
+            if getattr(self, name) is not None:
+                out[key] = getattr(self, name)
+        if self.layer is not None:
+            objectives.parse(self.layer, "--layer")
+            out["layers.schedule"] = [self.layer]
+        if self.input_image is not None:
+            out.update({"start.kind": "image", "start.image": str(self.input_image)})
+        return out
+
+
+def resolve_config(preset: str | RenderConfig, shortcuts: Shortcuts = Shortcuts(),
+                   overrides: dict[str, Any] | None = None) -> RenderConfig:
+    """A preset (a name, a YAML path or a config) with the shortcuts and then the
+    overrides applied on top, validated."""
+    changes = {**shortcuts.overrides(), **(overrides or {})}
+    if isinstance(preset, RenderConfig):
+        raw = config_lib.to_dict(preset)
+        for key, value in changes.items():
+            config_lib.set_value(raw, key, value)
+        return config_lib.from_dict(raw)
+    return config_lib.load(preset, changes)
+
+
+def canvas_size(config: RenderConfig, still: bool, size_given: bool) -> tuple[int, int]:
+    """(width, height) of the render. A still from a photo keeps the photo's size unless
+    a size was asked for."""
+    if still and config.start.kind == "image" and not size_given:
+        rgb = images.load_image(config.start.image)
+        return rgb.shape[1], rgb.shape[0]
+    return config.video.size
+
+
+def _even(n: float) -> int:
+    return max(16, int(round(n / 2)) * 2)
+
+
+def preview(config: RenderConfig, plan: Plan, width: int, height: int) -> tuple[RenderConfig, Plan, int, int]:
+    """A fast draft of the same schedule: half the size, one octave less, half the
+    iterations. Pan speeds are in pixels, so they halve with the size."""
+    w, h = _even(width / 2), _even(height / 2)
+    raw = config_lib.to_dict(config)
+    raw["dream"]["octaves"] = max(1, config.dream.octaves - 1)
+    v, ratio = plan.values, w / width
+    shrunk = v.replace(iterations=np.maximum(1, (v.iterations + 1) // 2), pan_x=v.pan_x * ratio, pan_y=v.pan_y * ratio)
+    return config_lib.from_dict(raw), dataclasses.replace(plan, values=shrunk), w, h
+
+
+def dream_spec(config: RenderConfig, plan: Plan, width: int, height: int) -> DreamSpec:
+    """The static shape of this render's frame step."""
+    return DreamSpec.create(
+        height, width, config.dream.octaves, float(plan.values.octave_scale.min()), plan.objectives,
+        max_iterations=int(plan.values.iterations.max()),
+        scheduled_octave_scale=not config.dream.octave_scale.is_constant,
+        gradient_norm=config.dream.gradient_norm,
+        laplacian_levels=config.dream.laplacian_levels,
+        tile_size=config.dream.tile_size,
+        precision=config.dream.precision,
+        supersample=config.camera.supersample,
+        border=config.camera.border,
+        noise_amplitude=config.start.noise_amplitude,
+    )
+
+
+def check_audio(audio: str | Path | None) -> Path | None:
+    """A soundtrack file that ffmpeg can read, or None."""
+    if audio is None:
+        return None
+    path = Path(audio).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"--audio: {str(audio)!r} does not exist")
+    try:
+        video.media_seconds(path, "a")
+    except OSError:
+        raise ConfigError(f"--audio: {str(audio)!r} has no sound ffmpeg can read") from None
+    return path.resolve()
