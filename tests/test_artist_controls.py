@@ -77,6 +77,7 @@ def test_render_with_every_value_scheduled_compiles_once(tmp_path, net):
         "dream.step_size": [[0, 1.0], [0.2, 2.0, "hold"]],
         "dream.iterations": [[0, 1], [0.2, 3, "hold"]],
         "dream.jitter": "8 + 8*sin(t)",
+        "dream.blend": [[0, 0.3], [0.2, 1.0, "smooth"]],
         "dream.gradient_norm": "laplacian",
         "camera.border": "noise",
         "camera.supersample": 2,

@@ -222,3 +222,16 @@ def test_bfloat16_network_dreams_nearly_the_same_frame(net):
     diff = np.abs(frames[0] - frames[1]).mean()
     assert 0 < diff < 6  # rounding differs; the picture is the same dream
     assert objs[1] > 0.9 * objs[0]
+
+
+def test_blend_keeps_that_share_of_the_dreamed_change(net, step):
+    start = np.asarray(images.canvas_to_rgb(start_canvas())).astype(float)
+
+    def change(blend):
+        frame = step(net.params, start_canvas(), params().replace(blend=blend), jax.random.key(0))[1]
+        return np.asarray(frame).astype(float) - start
+
+    full, half, none = change(1.0), change(0.5), change(0.0)
+    assert np.abs(full).mean() > 3
+    assert np.abs(none).max() == 0
+    assert np.abs(half - full / 2).max() <= 1  # the same dream, half of it (up to uint8 rounding)

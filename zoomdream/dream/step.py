@@ -241,7 +241,8 @@ def dream_frame(params, canvas: jax.Array, values, key: jax.Array, guides: tuple
     # shrunk to the video's size, and its detail is added back at full resolution, where
     # the camera's resampling blurs it S times less.
     base = octaves.resize(canvas, (spec.height, spec.width))
-    dreamed = _dream(params, base, values, guide_of, key, spec)
+    # Blending as a weighted sum is exact at blend 1: the 2015 dream, bit for bit.
+    dreamed = values.blend * _dream(params, base, values, guide_of, key, spec) + (1 - values.blend) * base
     canvas = dreamed if spec.supersample == 1 else canvas + octaves.resize(dreamed - base, canvas.shape[:2])
     return _move_camera(canvas, values, key, spec), images.canvas_to_rgb(dreamed)
 

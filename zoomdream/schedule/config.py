@@ -203,6 +203,10 @@ class DreamConfig:
     step_size: keyframes.Curve = _scheduled(1.5, "ascent step, in units of the gradient's mean absolute value", min=0)
     jitter: keyframes.Curve = _scheduled(32, "largest random shift in pixels before each step (hides the network's grid)",
                                          integer=True, min=0, max=1024)
+    blend: keyframes.Curve = _scheduled(
+        1.0, "share of the frame's dreamed change that is kept: 1 keeps all of it (2015), less lets the picture show "
+        "through; keyframe it to fade the dream in or out", min=0, max=1,
+    )
     gradient_norm: str = _field(
         "mean", "how the gradient is normalised: mean (divide by mean |g|, 2015) or laplacian (per pyramid level, smoother)",
         choices=("mean", "laplacian"),
