@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from zoomdream.dream import cache, objectives, step
 from zoomdream.dream.step import DreamSpec
 from zoomdream.errors import ConfigError
-from zoomdream.io import images, outputs, parts, video
+from zoomdream.io import images, lock, outputs, parts, video
 from zoomdream.network.googlenet import GoogLeNet
 from zoomdream.network.weights import load_googlenet
 from zoomdream.schedule import config as config_lib
@@ -130,8 +130,10 @@ def render(
         shortcuts = {**shortcuts, "seconds": video.media_seconds(audio, "a"), "frames": None}
     cfg = settings.resolve_config(preset, settings.Shortcuts(**shortcuts), overrides)
     output = Path(output if output is not None else f"{cfg.name}{'-preview' if preview else ''}.mp4")
-    outputs.check_output(output, overwrite)
     kind = outputs.output_kind(output)
+    # Every value of every frame, checked before anything else is looked at or written.
+    plan = build_plan(cfg, frames=1 if kind == "still" else None, still=kind == "still")
+    outputs.check_output_folder(output)
     width, height = settings.canvas_size(cfg, kind == "still", shortcuts.get("size") is not None)
     if kind == "mp4" and video.check_video_size(width, height):
         raise ConfigError(video.check_video_size(width, height))
@@ -143,7 +145,6 @@ def render(
     if checkpoint_every is not None and checkpoint_every < 1:
         raise ConfigError(f"--checkpoint-every must be at least 1, got {checkpoint_every}")
 
-    plan = build_plan(cfg, frames=1 if kind == "still" else None, still=kind == "still")
     if preview:
         cfg, plan, width, height = settings.preview(cfg, plan, width, height)
     spec = settings.dream_spec(cfg, plan, width, height)
@@ -160,7 +161,9 @@ def render(
         sink = outputs.GifOutput(output, width, height, cfg.video.fps)
     else:
         sink = outputs.StillOutput(output)
-    return _run(_Job(cfg, plan, spec, canvas, 0, output, sink, frames_dir), net, progress, on_frame)
+    with lock.output_lock(output):
+        outputs.check_output_free(output, overwrite)
+        return _run(_Job(cfg, plan, spec, canvas, 0, output, sink, frames_dir), net, progress, on_frame)
 
 
 def resume(
@@ -183,6 +186,12 @@ def resume(
     any other override is refused with the list of what changed.
     """
     output = Path(output)
+    with lock.output_lock(output):
+        return _resume(output, frames, seconds, preset, overrides, frames_dir, progress, on_frame, net)
+
+
+def _resume(output: Path, frames, seconds, preset, overrides, frames_dir, progress, on_frame, net) -> RenderResult:
+    """The rest of :func:`resume`, with the output locked."""
     folder = parts.parts_dir(output)
     manifest = parts.Manifest.load(folder)
     stored = config_lib.from_dict(manifest.config)
@@ -200,21 +209,38 @@ def resume(
     if manifest.preview:
         cfg, plan, width, height = settings.preview(cfg, plan, *cfg.video.size)
     spec = settings.dream_spec(cfg, plan, width, height)
-    saved = parts.load_checkpoint(folder)
     key_data = _key_data(cfg.seed)
+    try:
+        saved = parts.load_checkpoint(folder)
+    except parts.CheckpointDamaged as exc:
+        _say(f"{exc}: rendering again from frame 0, keeping the intact segments", progress)
+        saved = None
     if saved is not None and saved.config_hash != manifest.config_hash:
         raise ConfigError(f"{folder / parts.CHECKPOINT} belongs to another render")
     if saved is not None and not np.array_equal(saved.key_data, key_data):
         raise ConfigError(f"{folder / parts.CHECKPOINT}: its random key does not match the seed")
-    start = saved.next_frame if saved is not None else 0
-    canvas = saved.canvas if saved is not None else images.initial_canvas(cfg.start, spec.canvas_shape[1],
-                                                                           spec.canvas_shape[0], cfg.seed)
-    parts.discard_after(folder, start, manifest.segment_frames or max(start, 1))
+    done = saved.next_frame if saved is not None else 0
+    segment = manifest.segment_frames or max(done, 1)
+    parts.discard_after(folder, done, segment)
+    # Segments before the checkpoint that are no longer what was rendered (or a lost
+    # checkpoint) are remade: frames are a function of the seed and their index, but
+    # the canvas of a segment's first frame is kept only for the latest one, so the
+    # render starts over from frame 0 and writes only what is missing.
+    damaged = parts.damaged_segments(folder, manifest, done // segment)
+    if damaged:
+        _say(f"{parts.describe_damage(damaged, segment)}: rendering again from frame 0 to remake it", progress)
+        for index in damaged:
+            parts.segment_path(folder, index).unlink(missing_ok=True)
+            manifest.segments.pop(f"{index:05d}", None)
+    restart = saved is None or bool(damaged)
+    start = 0 if restart else done
+    canvas = images.initial_canvas(cfg.start, spec.canvas_shape[1], spec.canvas_shape[0], cfg.seed) if restart else saved.canvas
+    keep = frozenset(range(done // segment)) - set(damaged) if restart else frozenset()
     manifest.frames = plan.frames
     manifest.config = config_lib.to_dict(cfg)
     if frames_dir is not None:
         manifest.frames_dir = str(Path(frames_dir).resolve())
-    sink = outputs.Mp4Output(output, manifest, start, key_data)
+    sink = outputs.Mp4Output(output, manifest, start, key_data, keep=keep, checkpoint_floor=done)
     frames_to = Path(manifest.frames_dir) if manifest.frames_dir else None
     return _run(_Job(cfg, plan, spec, canvas, start, output, sink, frames_to), net, progress, on_frame)
 
@@ -226,6 +252,12 @@ def rerender(source: str | Path, output: str | Path | None = None, **options) ->
     source = Path(source)
     output = output if output is not None else source.with_name(source.stem + "-again" + source.suffix)
     return render(config_lib.from_dict(record.config), output, frames=record.frames, size=record.size, **options)
+
+
+def _say(line: str, progress: bool) -> None:
+    """A line for the user about what the render does, unless it is quiet."""
+    if progress:
+        tqdm.write(f"zoomdream: {line}", file=sys.stderr)
 
 
 def _key_data(seed: int) -> np.ndarray:
@@ -295,7 +327,9 @@ def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | 
 
     stop = _StopRequest()
     with stop.on_sigint():
-        compile_seconds = _compile(job, (net.params, canvas, plan.values.at(job.start), key, guides), progress)
+        # (A resume of a finished render has no frame left to compile for: it assembles.)
+        compile_seconds = (_compile(job, (net.params, canvas, plan.values.at(job.start), key, guides), progress)
+                           if job.start < plan.frames else 0.0)
         bar = tqdm(total=plan.frames, initial=job.start, unit="frame", desc=job.config.name, disable=not progress,
                    dynamic_ncols=True)
         done = job.start  # frames of the video finished, counted from its frame 0
@@ -345,7 +379,12 @@ def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | 
             for sink in sinks:
                 sink.finish(done, interrupted)
         except OSError as exc:
-            raise RenderError(f"writing {job.output} failed after frame {done}: {exc.strerror or exc}{job.sink.kept()}") from None
+            for sink in sinks:
+                sink.abandon()
+            if isinstance(exc, outputs.SegmentsDamaged):
+                raise RenderError(f"{job.output} was not assembled: {exc}") from None
+            raise RenderError(f"writing {exc.filename or job.output} failed after frame {done}: {exc.strerror or exc}"
+                              f"{job.sink.kept()}") from None
         return RenderResult(
             output=job.output,
             frames=done - job.start,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from zoomdream.errors import ConfigError
 from zoomdream.frontends import planview
-from zoomdream.io import outputs
+from zoomdream.io import lock, outputs
 from zoomdream.io.images import ImageError
 from zoomdream.network import googlenet
 from zoomdream.render import DEFAULT_PRESET, RenderError, render, rerender, resume
@@ -163,7 +163,8 @@ def _render(args: argparse.Namespace) -> int:
     progress = not args.quiet
     try:
         if args.assemble:
-            print(f"wrote {outputs.assemble(Path(args.assemble))}")
+            with lock.output_lock(Path(args.assemble)):
+                print(f"wrote {outputs.assemble(Path(args.assemble))}")
             return 0
         if args.resume:
             # A --preset given with --resume is compared with the stored settings.

@@ -42,8 +42,10 @@ def load_image(path: str | Path) -> np.ndarray:
         image = np.asarray(iio.imread(path))
     except FileNotFoundError:
         raise ImageError(f"image file {str(path)!r} does not exist") from None
-    except Exception as exc:  # imageio raises many kinds for unreadable files
-        raise ImageError(f"cannot read image {str(path)!r}: {exc}") from None
+    except IsADirectoryError:
+        raise ImageError(f"image {str(path)!r} is a folder, not a picture") from None
+    except Exception:  # imageio raises many kinds, with hints over several lines
+        raise ImageError(f"{str(path)!r} is not a picture zoomdream can read (PNG, JPEG, ...)") from None
     if image.ndim == 4:  # animated: take the first frame
         image = image[0]
     if image.ndim == 2:

@@ -10,6 +10,7 @@ user's callback. Everything here runs on the host.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -55,6 +56,9 @@ class Sink:
         """What survives a failed write, said after the error ("" if nothing)."""
         return ""
 
+    def abandon(self) -> None:
+        """After a failure: let go of open files and remove temporary ones, quietly."""
+
 
 # ---- checks before anything is written ---------------------------------------------------
 
@@ -69,18 +73,22 @@ def output_kind(output: Path) -> str:
     raise ConfigError(f"output {str(output)!r}: zoomdream writes .mp4 or .gif videos, or .png/.jpg stills")
 
 
-def check_output(output: Path, overwrite: bool) -> None:
-    """Refuse, before any work, an output that cannot or should not be written."""
+def check_output_folder(output: Path) -> None:
+    """Refuse, before any work, an output that cannot be written."""
     output_kind(output)
     if output.is_dir():
         raise ConfigError(f"output {str(output)!r} is a folder; name a file")
-    if output.exists() and not overwrite:
-        raise ConfigError(f"output {str(output)!r} already exists; pass --overwrite to replace it")
     folder = output.parent
     if not folder.is_dir():
         raise ConfigError(f"output folder {str(folder)!r} does not exist")
     if not os.access(folder, os.W_OK):
         raise ConfigError(f"output folder {str(folder)!r} is not writable")
+
+
+def check_output_free(output: Path, overwrite: bool) -> None:
+    """Refuse an output that should not be written over (checked with its lock held)."""
+    if output.exists() and not overwrite:
+        raise ConfigError(f"output {str(output)!r} already exists; pass --overwrite to replace it")
     folder_of_parts = parts.parts_dir(output)
     if output_kind(output) == "mp4" and folder_of_parts.exists() and not overwrite:
         raise ConfigError(f"{folder_of_parts} holds an unfinished render of {output.name}; "
@@ -107,13 +115,19 @@ class Mp4Output(Sink):
     arrives, so a render that fails or stops before it leaves nothing behind."""
 
     def __init__(self, output: Path, manifest: parts.Manifest, start_frame: int, key_data: np.ndarray,
-                 replace_parts: bool = False):
+                 replace_parts: bool = False, keep: frozenset[int] = frozenset(), checkpoint_floor: int = 0):
+        """``keep``: segments that are on disk and intact, which a render that starts over
+        to remake a damaged one computes again but does not write; ``checkpoint_floor``:
+        the frame of the checkpoint on disk, which such a render never moves back."""
         self.output = output
         self.parts = parts.parts_dir(output)
         self.manifest = manifest
         self.start_frame = start_frame
         self.key_data = key_data
+        self.keep = keep
+        self.checkpoint_floor = checkpoint_floor
         self._replace_parts = replace_parts
+        self._opened = False
         self._writer: video.Mp4Writer | None = None
         self._writer_index = -1
         self._first_write_time: float | None = None
@@ -122,19 +136,21 @@ class Mp4Output(Sink):
         if self._replace_parts and self.parts.exists():
             shutil.rmtree(self.parts)
         self.parts.mkdir(exist_ok=True)
-        self._replace_parts = False
         self.manifest.save(self.parts)
+        self._opened = True
 
     def checkpoint_due(self, next_frame: int) -> bool:
         n = self.manifest.segment_frames
-        return n is not None and next_frame % n == 0
+        return n is not None and next_frame % n == 0 and next_frame > self.checkpoint_floor
 
     def write(self, k: int, frame: np.ndarray) -> None:
-        if self._writer is None and k == self.start_frame:
+        if not self._opened:
             self._open_parts()
         if self.manifest.segment_frames is None:
             self._choose_segment_frames(k)
         index = k // self.manifest.segment_frames if self.manifest.segment_frames else 0
+        if index in self.keep:
+            return
         if self._writer is None:
             width, height = self.manifest.size
             self._writer = video.Mp4Writer(parts.segment_path(self.parts, index, "tmp"), width, height, self.manifest.fps,
@@ -160,39 +176,76 @@ class Mp4Output(Sink):
         writer, self._writer = self._writer, None
         writer.close()
         writer.path.replace(parts.segment_path(self.parts, self._writer_index, state))
+        if not state:
+            parts.record_segment(self.parts, self.manifest, self._writer_index)
 
     def checkpoint(self, next_frame: int, canvas: np.ndarray) -> None:
         """Close the segment that ends before ``next_frame`` and checkpoint the canvas."""
         self._close_segment()
-        parts.save_checkpoint(self.parts, parts.Checkpoint(canvas, next_frame, self.manifest.config_hash, self.key_data))
+        if next_frame > self.checkpoint_floor:
+            parts.save_checkpoint(self.parts, parts.Checkpoint(canvas, next_frame, self.manifest.config_hash,
+                                                               self.key_data))
 
     def finish(self, frames_done: int, interrupted: bool) -> None:
         """Close the last segment (kept as ``partial`` when interrupted: a resume redoes
-        it) and assemble the output from every segment."""
-        if not self.parts.exists():
+        it) and assemble the output from every segment, checked."""
+        if not self._opened and not self.parts.exists():
             return  # stopped before the first frame: nothing was written
         self._close_segment("partial" if interrupted else "")
         assemble(self.output, frames_done)
+
+    def abandon(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            with contextlib.suppress(OSError):
+                writer.close()
+            writer.path.unlink(missing_ok=True)
 
     def kept(self) -> str:
         saved = parts.load_checkpoint(self.parts) if self.parts.exists() else None
         return f"; the checkpoint at frame {saved.next_frame} is kept: --resume {self.output} continues" if saved else ""
 
 
+class SegmentsDamaged(OSError):
+    """Segments of a render that are not what was rendered: the video is not assembled."""
+
+
+def _segments_of(folder: Path, manifest: parts.Manifest, frames: int | None) -> list[Path]:
+    """The segment files that make the first ``frames`` frames (all there are when
+    None): complete ones, checked against their recorded checksums, and a partial last
+    one if the render stopped inside it."""
+    size = manifest.segment_frames
+    if frames is None:
+        complete = len(manifest.segments)
+        count = complete + parts.segment_path(folder, complete, "partial").is_file()
+    else:
+        count = -(-frames // size) if size else min(frames, 1)
+    files = [parts.segment_path(folder, i) for i in range(count)]
+    last = parts.segment_path(folder, count - 1, "partial") if count else None
+    if last is not None and not files[-1].is_file() and last.is_file():
+        files[-1] = last
+    complete = count - (files[-1] == last) if count else 0
+    damaged = parts.damaged_segments(folder, manifest, complete)
+    if damaged:
+        raise SegmentsDamaged(f"{parts.describe_damage(damaged, size or 1)}; --resume {folder.name[:-len('.parts')]} "
+                              "renders it again")
+    return files
+
+
 def assemble(output: Path, frames: int | None = None) -> Path:
     """Join the segments in ``<output>.parts/`` into a playable ``output`` now, with the
-    render's soundtrack and its provenance."""
+    render's soundtrack and its provenance. Every segment is checked first and the joined
+    video after, so a video that is written holds every frame it says it holds."""
     folder = parts.parts_dir(output)
     manifest = parts.Manifest.load(folder)
-    segments = parts.segments_in_order(folder)
+    segments = _segments_of(folder, manifest, frames)
     if not segments:
         return output
     if frames is None:
-        frames = sum(video.count_frames(p) for p in segments)
+        frames = sum(video.count_frames(p, decode=False) for p in segments)
     audio = Path(manifest.audio) if manifest.audio else None
     record = manifest.provenance(frames)
-    video.join(segments, output, metadata=record, audio=audio if audio and audio.exists() else None,
-               seconds=frames / manifest.fps)
+    video.join(segments, output, frames, manifest.fps, metadata=record, audio=audio if audio and audio.exists() else None)
     parts.record_path(output).write_text(json.dumps(record, indent=1) + "\n")
     return output
 
@@ -218,6 +271,13 @@ class GifOutput(Sink):
             self._writer.close()
             self._writer.path.replace(self.output)
 
+    def abandon(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            with contextlib.suppress(OSError):
+                writer.close()
+            writer.path.unlink(missing_ok=True)
+
 
 class StillOutput(Sink):
     """One dreamed picture."""
@@ -240,9 +300,18 @@ class FrameFiles(Sink):
     def path(self, k: int) -> Path:
         return self.folder / f"frame_{k + 1:0{self.digits}d}.png"
 
+    def _temporary(self) -> Path:
+        return self.folder / "frame.tmp.png"
+
     def write(self, k: int, frame: np.ndarray) -> None:
+        # Through a temporary file, so that no frame file is ever half written.
         self.folder.mkdir(parents=True, exist_ok=True)
-        images.save_image(self.path(k), frame)
+        images.save_image(self._temporary(), frame)
+        self._temporary().replace(self.path(k))
+
+    def abandon(self) -> None:
+        with contextlib.suppress(OSError):
+            self._temporary().unlink(missing_ok=True)
 
 
 class LatestPicture(Sink):
@@ -258,10 +327,16 @@ class LatestPicture(Sink):
         now = time.monotonic()
         if now - self._last < self.every:
             return
-        temporary = self.path.with_name("latest.tmp.png")
-        images.save_image(temporary, frame)
-        temporary.replace(self.path)
+        images.save_image(self._temporary(), frame)
+        self._temporary().replace(self.path)
         self._last = now
+
+    def _temporary(self) -> Path:
+        return self.path.with_name("latest.tmp.png")
+
+    def abandon(self) -> None:
+        with contextlib.suppress(OSError):
+            self._temporary().unlink(missing_ok=True)
 
 
 class FrameCallback(Sink):

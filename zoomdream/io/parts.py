@@ -34,6 +34,7 @@ import numpy as np
 
 from zoomdream.errors import ConfigError
 from zoomdream.io import video
+from zoomdream.network.weights import sha256_of
 
 MANIFEST = "render.json"
 CHECKPOINT = "checkpoint.npz"
@@ -130,6 +131,9 @@ class Manifest:
     audio: str | None = None  # soundtrack file, absolute
     preview: bool = False
     frames_dir: str | None = None  # where every frame is also written as PNG, absolute
+    # sha256 of every complete segment, by index ("00003"), recorded when it is closed:
+    # what proves later that a segment is still the one that was rendered.
+    segments: dict[str, str] = dataclasses.field(default_factory=dict)
     created: str = ""
     zoomdream: str = ""
     jax: str = ""
@@ -140,7 +144,7 @@ class Manifest:
     format: int = 1
 
     # What stays on this machine: paths and how the render was shown.
-    _LOCAL = ("frames", "quality", "audio", "preview", "frames_dir", "format")
+    _LOCAL = ("frames", "quality", "audio", "preview", "frames_dir", "segments", "format")
 
     @classmethod
     def new(cls, config_dict: dict, seed: int, frames: int, size: tuple[int, int], fps: float, **options) -> Manifest:
@@ -218,12 +222,16 @@ class Checkpoint:
 
 
 def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file and a rename: the old file or the new one, whole."""
     temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def save_checkpoint(parts: Path, checkpoint: Checkpoint) -> None:
@@ -236,23 +244,57 @@ def save_checkpoint(parts: Path, checkpoint: Checkpoint) -> None:
     _atomic_write(parts / CHECKPOINT, write)
 
 
+class CheckpointDamaged(OSError):
+    """A checkpoint file that cannot be read back."""
+
+
 def load_checkpoint(parts: Path) -> Checkpoint | None:
-    """The checkpoint, or None if the render has none yet."""
+    """The checkpoint, or None if the render has none yet; :class:`CheckpointDamaged` if
+    the file is there but cannot be read (it is written atomically, so only something
+    outside zoomdream damages it)."""
     path = parts / CHECKPOINT
     if not path.exists():
         return None
-    with np.load(path, allow_pickle=False) as data:
-        return Checkpoint(canvas=data["canvas"], next_frame=int(data["next_frame"]), config_hash=str(data["config_hash"]),
-                          key_data=data["key_data"])
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return Checkpoint(canvas=data["canvas"], next_frame=int(data["next_frame"]),
+                              config_hash=str(data["config_hash"]), key_data=data["key_data"])
+    except Exception as exc:  # zipfile, numpy and OS errors alike: the file is unreadable
+        raise CheckpointDamaged(f"{path} cannot be read ({type(exc).__name__})") from None
 
 
 # ---- segments ------------------------------------------------------------------------------
 
 
-def segments_in_order(parts: Path) -> list[Path]:
-    """Complete segments, then a partial last one, by index."""
-    found = [p for p in parts.glob(SEGMENT_GLOB) if ".tmp" not in p.name]
-    return sorted(found, key=lambda p: (segment_index(p), "partial" in p.name))
+def record_segment(parts: Path, manifest: Manifest, index: int) -> None:
+    """Note the checksum of complete segment ``index`` in the manifest."""
+    manifest.segments[f"{index:05d}"] = sha256_of(segment_path(parts, index))
+    manifest.save(parts)
+
+
+def damaged_segments(parts: Path, manifest: Manifest, count: int) -> dict[int, str]:
+    """Which of complete segments ``0 .. count-1`` are not what was rendered, and why:
+    missing, or changed since it was written (its checksum differs from the one recorded
+    when it was closed)."""
+    damaged = {}
+    for index in range(count):
+        path = segment_path(parts, index)
+        recorded = manifest.segments.get(f"{index:05d}")
+        if not path.is_file():
+            damaged[index] = "is missing"
+        elif recorded is None:
+            damaged[index] = "has no checksum on record"
+        elif sha256_of(path) != recorded:
+            damaged[index] = "was changed after it was written"
+    return damaged
+
+
+def describe_damage(damaged: dict[int, str], segment_frames: int) -> str:
+    """``segment_00002.mp4 (frames 20-29) was changed after it was written`` (and how many more)."""
+    first = min(damaged)
+    text = (f"{segment_path(Path(), first).name} (frames {first * segment_frames}-{(first + 1) * segment_frames - 1}) "
+            f"{damaged[first]}")
+    return text + (f", and {len(damaged) - 1} more segment(s)" if len(damaged) > 1 else "")
 
 
 def discard_after(parts: Path, next_frame: int, segment_frames: int) -> None:

@@ -44,9 +44,14 @@ def run_ffmpeg(args: list[str], what: str) -> subprocess.CompletedProcess:
     saying ``what`` failed, with ffmpeg's last word."""
     result = subprocess.run([ffmpeg_exe(), "-y", "-hide_banner", *args], capture_output=True, text=True, start_new_session=True)
     if result.returncode != 0:
-        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-        raise OSError(f"{what}: {lines[-1] if lines else f'ffmpeg exit status {result.returncode}'}")
+        raise OSError(f"{what}: {last_line(result.stderr) or f'ffmpeg exit status {result.returncode}'}")
     return result
+
+
+def last_line(log: str) -> str:
+    """The last non-empty line of a log (ffmpeg ends with the error that stopped it)."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
 class FrameWriter:
@@ -79,9 +84,10 @@ class FrameWriter:
         self.frames_written += 1
 
     def _error_text(self) -> str:
+        """ffmpeg's last word on what went wrong, on one line."""
         self._process.wait()
         self._log.seek(0)
-        return self._log.read().decode(errors="replace").strip() or f"exit status {self._process.returncode}"
+        return last_line(self._log.read().decode(errors="replace")) or f"exit status {self._process.returncode}"
 
     def close(self) -> None:
         """Finish the file. Safe to call twice; raises if ffmpeg failed."""
@@ -124,25 +130,28 @@ class GifWriter(FrameWriter):
         super().__init__(path, width, height, fps, ["-filter_complex", graph, "-loop", "0"])
 
 
-def join(segments: list[Path], output: Path, metadata: dict | None = None, audio: Path | None = None,
-         seconds: float | None = None) -> None:
+def join(segments: list[Path], output: Path, frames: int, fps: float, metadata: dict | None = None,
+         audio: Path | None = None) -> None:
     """Join MP4 segments made with the same settings into ``output`` without re-encoding,
     with ``metadata`` as JSON in the file's comment tag and an optional soundtrack (cut to
-    ``seconds``, the video's length). Written to a temporary file, then renamed."""
+    the video's length). Written to a temporary file, which replaces ``output`` only once
+    it is seen to hold all ``frames`` frames (ffmpeg's concat skips a damaged input and
+    still succeeds)."""
     listing = output.with_name(output.name + ".segments.txt")
     listing.write_text("".join(f"file '{p.resolve()}'\n" for p in segments))
     temporary = output.with_name(output.stem + ".joining" + output.suffix)
     args = ["-loglevel", "error", "-f", "concat", "-safe", "0", "-i", str(listing)]
     if audio is not None:
         args += ["-i", str(audio), "-map", "0:v", "-map", "1:a", "-c:a", "aac", "-b:a", "192k"]
-    args += ["-c:v", "copy"]
-    if seconds is not None:
-        args += ["-t", f"{seconds:.6f}"]
+    args += ["-c:v", "copy", "-t", f"{frames / fps:.6f}"]
     if metadata is not None:
         args += ["-metadata", f"comment={json.dumps(metadata, separators=(',', ':'))}"]
     args += ["-movflags", "+faststart", str(temporary)]
     try:
         run_ffmpeg(args, f"could not join the video segments into {output}")
+        joined = count_frames(temporary, decode=False)
+        if joined != frames:
+            raise OSError(f"the joined video would hold {joined} frames, not {frames}; {output} was not written")
         temporary.replace(output)
     finally:
         listing.unlink(missing_ok=True)
@@ -163,9 +172,11 @@ def read_metadata(path: str | Path) -> dict:
     return {}
 
 
-def count_frames(path: str | Path) -> int:
-    """Number of video frames in a file, by decoding it."""
-    err = run_ffmpeg(["-i", str(path), "-map", "0:v", "-f", "null", "-"], f"cannot read {path}").stderr
+def count_frames(path: str | Path, decode: bool = True) -> int:
+    """Number of video frames in a file, by decoding it (or, with ``decode=False``, by
+    counting its packets, which is fast and the same for zoomdream's H.264)."""
+    copy = [] if decode else ["-c", "copy"]
+    err = run_ffmpeg(["-i", str(path), "-map", "0:v", *copy, "-f", "null", "-"], f"cannot read {path}").stderr
     counts = re.findall(r"frame=\s*(\d+)", err)
     if not counts:
         raise OSError(f"cannot count the frames of {path}")

@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from zoomdream.dream import objectives
 from zoomdream.errors import ConfigError
-from zoomdream.schedule import keyframes
+from zoomdream.schedule import keyframes, yamltext
 
 
 def _field(default, doc: str, **checks):
@@ -89,6 +88,10 @@ def parse_color(value: Any, key: str) -> tuple[int, int, int]:
 
 Mix = tuple[tuple[objectives.Objective, keyframes.Curve], ...]
 
+# The longest render, in frames: 11 hours at 25 fps. Every per-frame value is an array of
+# this length, so a typo of a few extra digits is refused rather than exhausting memory.
+MAX_FRAMES = 1_000_000
+
 
 def _parse_mix(value: Any, key: str) -> Mix:
     """An objective (see zoomdream.dream.objectives), or ``{objective: weight, ...}`` for a
@@ -119,7 +122,8 @@ class LayerStep:
         "class:banana, guide:picture.jpg[@layer], or {objective: weight, ...}",
         parse=_parse_mix,
     )
-    frames: int | None = _field(None, "how many frames this entry lasts (default 100 when seconds is not given)", min=1)
+    frames: int | None = _field(None, "how many frames this entry lasts (default 100 when seconds is not given)", min=1,
+                                max=MAX_FRAMES)
     seconds: float | None = _field(None, "how long this entry lasts in seconds (keeps its length when fps changes)", above=0)
 
     def __post_init__(self):
@@ -174,7 +178,7 @@ def _parse_schedule(value: Any, key: str) -> tuple[LayerStep, ...]:
 class VideoConfig:
     size: tuple[int, int] = _field((256, 256), "canvas and video size as WIDTHxHEIGHT (even numbers for MP4)", parse=parse_size)
     fps: float = _field(25.0, "frames per second of the video; motion is given per second", above=0, max=240)
-    frames: int | None = _field(None, "length in frames (default: the layer schedule's length)", min=1)
+    frames: int | None = _field(None, "length in frames (default: the layer schedule's length)", min=1, max=MAX_FRAMES)
     seconds: float | None = _field(None, "length in seconds, instead of frames", above=0)
     quality: float = _field(8.0, "H.264 quality from 1 (smallest file) to 10 (best)", min=1, max=10)
 
@@ -335,6 +339,9 @@ def check_numbers(meta: dict, values: Any, key: str) -> None:
     """
     array = np.asarray(values, np.float64)
     written = array.ndim == 0
+    if not np.isfinite(array).all():
+        bad = array[~np.isfinite(array)].flat[0]
+        raise ConfigError(f"{key}: must be a finite number, got {values}" if written else f"{key}: reaches {bad:g}, not a number")
     for bound, fails, words in _BOUNDS:
         if bound in meta and fails(array, meta[bound]).any():
             bad = array[fails(array, meta[bound])].flat[0]
@@ -446,6 +453,8 @@ def preset_path(name_or_path: str) -> Path:
     """A bundled preset's file by name, or a preset file by path."""
     path = Path(name_or_path).expanduser()
     if path.suffix in (".yaml", ".yml") or path.exists() or "/" in name_or_path:
+        if path.is_dir():
+            raise ConfigError(f"preset {name_or_path!r} is a folder, not a preset file")
         if not path.is_file():
             raise ConfigError(f"preset file {name_or_path!r} does not exist")
         return path
@@ -457,15 +466,7 @@ def preset_path(name_or_path: str) -> Path:
 
 def read_yaml(path: Path) -> dict:
     """Parse a preset file; a syntax error names the file and line."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read preset {path}: {exc.strerror}") from None
+    data = yamltext.read_file(path)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -479,11 +480,7 @@ def parse_assignment(assignment: str) -> tuple[str, Any]:
     if "=" not in assignment:
         raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. dream.step_size=2")
     key, text = assignment.split("=", 1)
-    try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        raise ConfigError(f"--set {assignment!r}: cannot read the value {text!r}") from None
-    return key.strip(), value
+    return key.strip(), yamltext.parse(text, f"--set {key.strip()}") if text.strip() else None
 
 
 # Keys that say the same thing in other units: setting one drops the other, so that an
@@ -529,12 +526,7 @@ def load(preset: str, overrides: dict[str, Any] | None = None) -> RenderConfig:
 
 def from_yaml(text: str, name: str = "custom") -> RenderConfig:
     """A preset written as YAML text (a notebook cell, say), validated."""
-    try:
-        raw = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "the text"
-        raise ConfigError(f"malformed YAML at {where}: {getattr(exc, 'problem', None) or exc}") from None
+    raw = yamltext.parse(text, "the preset text") or {}
     if not isinstance(raw, dict):
         raise ConfigError("a preset must be a mapping of keys")
     raw.setdefault("name", name)

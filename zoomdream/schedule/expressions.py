@@ -67,7 +67,9 @@ def _evaluate(node: ast.AST, env: dict):
     if isinstance(node, ast.Expression):
         return _evaluate(node.body, env)
     if isinstance(node, ast.Constant):
-        return float(node.value)
+        # NumPy's float, not Python's: 1/0, 10**10**10 and (-1)**0.5 become inf and nan
+        # (refused below with the formula named) instead of raising or going complex.
+        return np.float64(node.value)
     if isinstance(node, ast.Name):
         return env[node.id] if node.id in env else CONSTANTS[node.id]
     if isinstance(node, ast.BinOp):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -79,18 +80,22 @@ class Curve:
         value = self.raw()
         return f"{value:g}" if isinstance(value, (int, float)) else json.dumps(value)
 
-    def at(self, t: np.ndarray, fps: float) -> np.ndarray:
-        """Values at times ``t`` (seconds), float64."""
+    def at(self, t: np.ndarray, fps: float, key: str = "") -> np.ndarray:
+        """Values at times ``t`` (seconds), float64. A formula without a finite value
+        raises :class:`ConfigError` naming ``key``."""
         t = np.asarray(t, np.float64)
-        if self.constant is not None:
-            return np.full(t.shape, self.constant)
-        if self.expression is not None:
-            return self.expression.evaluate(t, t * fps, fps)
-        return _interpolate(self.keyframes, t, fps)
+        try:
+            if self.constant is not None:
+                return np.full(t.shape, self.constant)
+            if self.expression is not None:
+                return self.expression.evaluate(t, t * fps, fps)
+            return _interpolate(self.keyframes, t, fps)
+        except expressions.ExpressionError as exc:
+            raise ConfigError(f"{key}: {exc}" if key else str(exc)) from None
 
-    def per_frame(self, frames: int, fps: float) -> np.ndarray:
+    def per_frame(self, frames: int, fps: float, key: str = "") -> np.ndarray:
         """Values at every frame's time, frame k being at t = k / fps."""
-        return self.at(np.arange(frames) / fps, fps)
+        return self.at(np.arange(frames) / fps, fps, key)
 
     def numbers(self) -> list[float]:
         """The plain numbers this curve is built from (for range checks at load time)."""
@@ -150,7 +155,7 @@ def _keyframe(entry: Any, key: str, default_interp: str) -> Keyframe:
         raise ConfigError(f"{key}: a keyframe needs a 'value'")
     by_frame = "frame" in entry
     time = entry["frame"] if by_frame else entry["t"]
-    if isinstance(time, bool) or not isinstance(time, (int, float)) or time < 0:
+    if isinstance(time, bool) or not isinstance(time, (int, float)) or not math.isfinite(time) or time < 0:
         raise ConfigError(f"{key}: keyframe time must be a number >= 0, got {time!r}")
     interp = entry.get("interp", default_interp)
     if interp not in INTERPOLATIONS:

@@ -14,8 +14,9 @@ import dataclasses
 import numpy as np
 
 from zoomdream.dream import objectives
+from zoomdream.errors import ConfigError
 from zoomdream.schedule import keyframes, values
-from zoomdream.schedule.config import LayerStep, RenderConfig
+from zoomdream.schedule.config import MAX_FRAMES, LayerStep, RenderConfig
 from zoomdream.schedule.values import FrameValues
 
 DEFAULT_LAYER_FRAMES = 100
@@ -79,10 +80,14 @@ def render_frames(config: RenderConfig) -> int:
     """Frames to render: the video's length if given, else the layer schedule's."""
     video = config.video
     if video.frames is not None:
-        return video.frames
-    if video.seconds is not None:
-        return max(1, round(video.seconds * video.fps))
-    return schedule_frames(config)
+        frames, key = video.frames, "video.frames"
+    elif video.seconds is not None:
+        frames, key = max(1, round(video.seconds * video.fps)), "video.seconds"
+    else:
+        frames, key = schedule_frames(config), "layers.schedule"
+    if frames > MAX_FRAMES:
+        raise ConfigError(f"{key}: {frames:,} frames is more than one render makes (at most {MAX_FRAMES:,})")
+    return frames
 
 
 def candidate_objectives(config: RenderConfig) -> tuple[objectives.Objective, ...]:
@@ -100,8 +105,9 @@ def objective_weights(config: RenderConfig, frames: int, candidates: tuple[objec
     for i, step in enumerate(config.layers.schedule):
         w = np.zeros((frames, len(candidates)))
         for objective, curve in step.layer:
-            keyframes.check_order(curve, f"layers.schedule[{i}].layer", fps)
-            w[:, column[objective]] += curve.per_frame(frames, fps)
+            key = f"layers.schedule[{i}].layer.{objective.spec}"
+            keyframes.check_order(curve, key, fps)
+            w[:, column[objective]] += curve.per_frame(frames, fps, key)
         per_entry.append(w)
     lengths = [step_frames(s, fps) for s in config.layers.schedule]
     starts = np.cumsum([0] + lengths[:-1])

@@ -154,7 +154,7 @@ def _evaluate(field: ScheduledField, config: config_lib.RenderConfig, frames: in
     curve = field.curve(config)
     keyframes.check_order(curve, field.key, fps)
     if field.per_frame == "sample":
-        values = curve.per_frame(frames, fps)
+        values = curve.per_frame(frames, fps, field.key)
         if field.integer:
             values = np.round(values)
         config_lib.check_numbers(field.meta, values, field.key)
@@ -163,7 +163,7 @@ def _evaluate(field: ScheduledField, config: config_lib.RenderConfig, frames: in
         return np.full(frames, _AT_REST[field.per_frame])
     # Midpoints of INTEGRATION_STEPS sub-intervals of every frame interval.
     sub = (np.arange(frames)[:, None] + (np.arange(INTEGRATION_STEPS)[None, :] + 0.5) / INTEGRATION_STEPS) / fps
-    rate = curve.at(sub.ravel(), fps).reshape(sub.shape)
+    rate = curve.at(sub.ravel(), fps, field.key).reshape(sub.shape)
     config_lib.check_numbers(field.meta, rate, field.key)
     if field.per_frame == "log_rate":
         return np.exp(np.log(rate).mean(axis=1) / fps)
@@ -181,7 +181,14 @@ def evaluate(config: config_lib.RenderConfig, frames: int, still: bool = False) 
     """
     if frames < 1:
         raise ConfigError(f"a render needs at least one frame, got {frames}")
-    return {f.frame_name: _evaluate(f, config, frames, still).astype(f.dtype) for f in scheduled_fields()}
+    out = {}
+    for field in scheduled_fields():
+        with np.errstate(over="ignore", invalid="ignore"):
+            array = _evaluate(field, config, frames, still).astype(field.dtype)
+        if not np.isfinite(array).all():  # float32 overflow, or a factor compounded past it
+            raise ConfigError(f"{field.key}: too large: it reaches {array[~np.isfinite(array)][0]:g} in a frame")
+        out[field.frame_name] = array
+    return out
 
 
 def default_values(weights: Any, **overrides: Any) -> FrameValues:
