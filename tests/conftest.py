@@ -30,9 +30,7 @@ def golden():
 
 
 @pytest.fixture(autouse=True)
-def run_in_an_empty_folder(tmp_path, monkeypatch):
+def run_in_an_empty_folder(tmp_path_factory, monkeypatch):
     """Every test runs in a folder of its own, so that nothing in the folder pytest was
     started from (a render of the README's quick start, say) can change its outcome."""
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from zoomdream.dream import cache, objectives, step
+from zoomdream.dream import cache, cost, objectives, step
 from zoomdream.dream.step import DreamSpec
 from zoomdream.errors import ConfigError
 from zoomdream.io import images, lock, outputs, parts, video
@@ -213,7 +213,7 @@ def _resume(output: Path, frames, seconds, preset, overrides, frames_dir, progre
     try:
         saved = parts.load_checkpoint(folder)
     except parts.CheckpointDamaged as exc:
-        _say(f"{exc}: rendering again from frame 0, keeping the intact segments", progress)
+        _say(f"{exc}: rendering again from frame 0, keeping the intact segments", True)
         saved = None
     if saved is not None and saved.config_hash != manifest.config_hash:
         raise ConfigError(f"{folder / parts.CHECKPOINT} belongs to another render")
@@ -222,13 +222,14 @@ def _resume(output: Path, frames, seconds, preset, overrides, frames_dir, progre
     done = saved.next_frame if saved is not None else 0
     segment = manifest.segment_frames or max(done, 1)
     parts.discard_after(folder, done, segment)
+    manifest.segments = {k: v for k, v in manifest.segments.items() if int(k) < done // segment}
     # Segments before the checkpoint that are no longer what was rendered (or a lost
     # checkpoint) are remade: frames are a function of the seed and their index, but
     # the canvas of a segment's first frame is kept only for the latest one, so the
     # render starts over from frame 0 and writes only what is missing.
     damaged = parts.damaged_segments(folder, manifest, done // segment)
     if damaged:
-        _say(f"{parts.describe_damage(damaged, segment)}: rendering again from frame 0 to remake it", progress)
+        _say(f"{parts.describe_damage(damaged, segment)}: rendering again from frame 0 to remake it", True)
         for index in damaged:
             parts.segment_path(folder, index).unlink(missing_ok=True)
             manifest.segments.pop(f"{index:05d}", None)
@@ -298,17 +299,51 @@ class _StopRequest:
 def _compile(job: _Job, example: tuple, progress: bool) -> float:
     """Compile the frame step for ``example`` arguments before the loop, so that the
     progress bar measures frames; JAX keeps the program, and the loop's calls find it.
-    Returns the seconds it took."""
-    if progress:
-        octaves = " -> ".join(f"{w}x{h}" for h, w in job.spec.octave_shapes)
-        where = f"; parts in {job.sink.parts}" if isinstance(job.sink, outputs.Mp4Output) else ""
-        tqdm.write(f"zoomdream: compiling the frame step once for this render (octaves {octaves}){where} ...", file=sys.stderr)
+    A large canvas has its cost said first. Returns the seconds compiling took."""
+    large = cost.is_large(job.spec)
+    if large:
+        _say_cost_of_frames(job, example)
+    octaves = " -> ".join(f"{w}x{h}" for h, w in job.spec.octave_shapes)
+    where = f"; parts in {job.sink.parts}" if isinstance(job.sink, outputs.Mp4Output) else ""
+    _say(f"compiling the frame step once for this render (octaves {octaves}){where} ...", progress)
     cache.enable()
     began = time.perf_counter()
-    step.frame_step.lower(*example, spec=job.spec).compile()
+    compiled = step.frame_step.lower(*example, spec=job.spec).compile()
     if not job.plan.dreamed.all():  # dream.cadence > 1: the frames between only move
         step.move_step.lower(*example, spec=job.spec).compile()
+    if large:
+        _say_memory_of(compiled)
     return time.perf_counter() - began
+
+
+def _say_cost_of_frames(job: _Job, example: tuple) -> None:
+    """Before a large render compiles: its size and a rough time per frame."""
+    height, width, _ = job.spec.canvas_shape
+    params, _, values, key, guides = example
+    flops = cost.flops_per_frame(job.spec, params, values, key, guides)
+    line = f"{width}x{height} is a large canvas ({width * height / 1e6:.1f} megapixels)"
+    seconds = cost.seconds_per_frame(job.spec, flops) if flops else None
+    if flops:
+        line += f": {flops / 1e12:.1f} TFLOP per frame"
+    if seconds:
+        frames = job.plan.frames - job.start
+        line += f", roughly {cost.duration(seconds)} per frame on this CPU"
+        line += f" ({cost.duration(seconds * frames)} for {frames} frames)" if frames > 1 else ""
+    _say(line, True)
+
+
+def _say_memory_of(compiled) -> None:
+    """After a large render compiles, before its first frame: the memory it needs."""
+    need, have = cost.memory_bytes(compiled), cost.available_bytes()
+    if need is None:
+        return
+    line = f"the frame step needs about {need / 1e9:.1f} GB of memory"
+    if have and need > have:
+        line += (f", more than the {have / 1e9:.1f} GB available: the render may be stopped for lack of memory "
+                 "(a smaller dream.tile_size needs less)")
+    elif have:
+        line += f" ({have / 1e9:.1f} GB available)"
+    _say(line, True)
 
 
 def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | None) -> RenderResult:

@@ -112,11 +112,16 @@ def write_plan(config: RenderConfig, plan: Plan, path: str | None) -> list[Path]
     target = Path(path)
     if not target.parent.is_dir():
         raise ConfigError(f"--plan: folder {str(target.parent)!r} does not exist")
+    if target.is_dir():
+        raise ConfigError(f"--plan: {str(target)!r} is a folder; name a .json or .png file")
     written = []
-    if target.suffix.lower() == ".png":
-        plot_plan(plan, target)
-        written.append(target)
-        target = target.with_suffix(".json")
-    target.write_text(json.dumps(plan_json(plan), indent=1) + "\n")
+    try:
+        if target.suffix.lower() == ".png":
+            plot_plan(plan, target)
+            written.append(target)
+            target = target.with_suffix(".json")
+        target.write_text(json.dumps(plan_json(plan), indent=1) + "\n")
+    except OSError as exc:
+        raise ConfigError(f"--plan: cannot write {exc.filename or target}: {exc.strerror or exc}") from None
     written.append(target)
     return written

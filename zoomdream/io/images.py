@@ -89,4 +89,9 @@ def initial_canvas(start, width: int, height: int, seed: int) -> np.ndarray:
 
 
 def save_image(path: str | Path, frame: np.ndarray) -> None:
-    iio.imwrite(path, np.ascontiguousarray(frame))
+    """Write a picture, its format from the suffix. Encoded in memory and then written
+    with plain file I/O, so that a full disk raises here, once, and leaves no open file
+    behind for the garbage collector to fail on again."""
+    encoded = iio.imwrite("<bytes>", np.ascontiguousarray(frame), extension=Path(path).suffix.lower() or ".png")
+    with open(path, "wb") as file:
+        file.write(encoded)

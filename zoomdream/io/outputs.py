@@ -141,7 +141,7 @@ class Mp4Output(Sink):
 
     def checkpoint_due(self, next_frame: int) -> bool:
         n = self.manifest.segment_frames
-        return n is not None and next_frame % n == 0 and next_frame > self.checkpoint_floor
+        return n is not None and next_frame % n == 0
 
     def write(self, k: int, frame: np.ndarray) -> None:
         if not self._opened:
@@ -149,6 +149,8 @@ class Mp4Output(Sink):
         if self.manifest.segment_frames is None:
             self._choose_segment_frames(k)
         index = k // self.manifest.segment_frames if self.manifest.segment_frames else 0
+        if self._writer is not None and index != self._writer_index:
+            self._close_segment()  # (a segment ends at its boundary even when no checkpoint is due)
         if index in self.keep:
             return
         if self._writer is None:
