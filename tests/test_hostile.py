@@ -45,6 +45,31 @@ def quick_render(net, output, frames, **options):
                             overrides=QUICK_OVERRIDES, progress=False, net=net, **options)
 
 
+def stop_at(frame_index):
+    """An on_frame callback that stops the render (as Ctrl-C does) at ``frame_index``."""
+
+    def stop(k, frame):
+        if k == frame_index:
+            raise KeyboardInterrupt
+
+    return stop
+
+
+def damage_at(frame_index, out, segment):
+    """An on_frame callback that overwrites ``segment`` of ``out`` with garbage at ``frame_index``."""
+
+    def damage(k, frame):
+        if k == frame_index:
+            parts.segment_path(parts.parts_dir(out), segment).write_bytes(os.urandom(3000))
+
+    return damage
+
+
+def assert_as_if_uninterrupted(net, out, frames, tmp_path):
+    quick_render(net, tmp_path / "straight.mp4", frames, checkpoint_every=4)
+    np.testing.assert_array_equal(video.read_video(out), video.read_video(tmp_path / "straight.mp4"))
+
+
 def leftovers(folder: Path) -> list[str]:
     """Temporary files anywhere below ``folder``."""
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if ".tmp" in p.name or ".joining" in p.name)
@@ -55,43 +80,26 @@ def leftovers(folder: Path) -> list[str]:
 
 def test_a_segment_damaged_during_the_render_is_reported_then_remade_by_resume(tmp_path, net, capsys):
     out = tmp_path / "hurt.mp4"
-
-    def damage_first_segment(k, frame):
-        if k == 9:  # segments 0 and 1 are closed; overwrite segment 0 with garbage
-            parts.segment_path(parts.parts_dir(out), 0).write_bytes(os.urandom(3000))
-
-    with pytest.raises(zoomdream.RenderError) as error:
-        quick_render(net, out, 14, checkpoint_every=4, on_frame=damage_first_segment)
+    with pytest.raises(zoomdream.RenderError) as error:  # at frame 9, segments 0 and 1 are closed
+        quick_render(net, out, 14, checkpoint_every=4, on_frame=damage_at(9, out, segment=0))
     message = str(error.value)
     assert "segment_00000.mp4 (frames 0-3) was changed after it was written" in message and "--resume" in message
     assert not out.exists()  # never a short video that looks finished
 
     line = one_line(capsys, "--resume", out, "--frames-dir", tmp_path / "frames", "--quiet", code=0)
     assert "segment_00000.mp4 (frames 0-3)" in line and "rendering again from frame 0 to remake it" in line
-    quick_render(net, tmp_path / "straight.mp4", 14, checkpoint_every=4)
-    np.testing.assert_array_equal(video.read_video(out), video.read_video(tmp_path / "straight.mp4"))
+    assert_as_if_uninterrupted(net, out, 14, tmp_path)
     assert len(list((tmp_path / "frames").glob("*.png"))) == 14
 
 
 def test_a_segment_damaged_during_a_resumed_render_is_reported_then_remade(tmp_path, net, capsys):
     out = tmp_path / "twice.mp4"
-
-    def stop(k, frame):
-        if k == 6:
-            raise KeyboardInterrupt
-
-    quick_render(net, out, 14, checkpoint_every=4, on_frame=stop)
-
-    def damage_second_segment(k, frame):
-        if k == 12:
-            parts.segment_path(parts.parts_dir(out), 1).write_bytes(os.urandom(2000))
-
+    quick_render(net, out, 14, checkpoint_every=4, on_frame=stop_at(6))
     with pytest.raises(zoomdream.RenderError, match="segment_00001.mp4 .frames 4-7. was changed after it was written"):
-        zoomdream.resume(out, progress=False, net=net, on_frame=damage_second_segment)
+        zoomdream.resume(out, progress=False, net=net, on_frame=damage_at(12, out, segment=1))
     assert video.count_frames(out) == 7  # still the video of the interrupted run, not a short "finished" one
     assert "rendering again from frame 0" in one_line(capsys, "--resume", out, "--quiet", code=0)
-    quick_render(net, tmp_path / "straight.mp4", 14, checkpoint_every=4)
-    np.testing.assert_array_equal(video.read_video(out), video.read_video(tmp_path / "straight.mp4"))
+    assert_as_if_uninterrupted(net, out, 14, tmp_path)
 
 
 def test_a_join_that_loses_frames_is_never_written(tmp_path, net):
@@ -122,18 +130,12 @@ def test_a_segment_damaged_after_the_render_is_refused_by_assemble_and_remade_by
 
 def test_a_truncated_checkpoint_resumes_from_the_start_keeping_the_intact_segments(tmp_path, net, capsys):
     out = tmp_path / "cut.mp4"
-
-    def stop(k, frame):
-        if k == 9:
-            raise KeyboardInterrupt
-
-    quick_render(net, out, 14, checkpoint_every=4, on_frame=stop)
+    quick_render(net, out, 14, checkpoint_every=4, on_frame=stop_at(9))
     checkpoint = parts.parts_dir(out) / parts.CHECKPOINT
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])
     line = one_line(capsys, "--resume", out, "--quiet", code=0)
     assert "checkpoint.npz cannot be read" in line and "rendering again from frame 0" in line
-    quick_render(net, tmp_path / "straight.mp4", 14, checkpoint_every=4)
-    np.testing.assert_array_equal(video.read_video(out), video.read_video(tmp_path / "straight.mp4"))
+    assert_as_if_uninterrupted(net, out, 14, tmp_path)
 
 
 # ---- 2. numbers: finite, and not absurdly many frames ------------------------------------------------

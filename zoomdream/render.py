@@ -187,63 +187,38 @@ def resume(
     """
     output = Path(output)
     with lock.output_lock(output):
-        return _resume(output, frames, seconds, preset, overrides, frames_dir, progress, on_frame, net)
-
-
-def _resume(output: Path, frames, seconds, preset, overrides, frames_dir, progress, on_frame, net) -> RenderResult:
-    """The rest of :func:`resume`, with the output locked."""
-    folder = parts.parts_dir(output)
-    manifest = parts.Manifest.load(folder)
-    stored = config_lib.from_dict(manifest.config)
-    cfg = settings.resolve_config(preset if preset is not None else stored, settings.Shortcuts(frames=frames, seconds=seconds),
-                                  overrides)
-    changed = parts.differences(manifest.config, config_lib.to_dict(cfg))
-    if changed:
-        raise ConfigError(f"cannot resume {output.name}: its settings changed ({'; '.join(changed)}); "
-                          "only --frames/--seconds may grow")
-    plan = build_plan(cfg)
-    if plan.frames < manifest.frames:
-        raise ConfigError(f"cannot resume {output.name} shorter: it has {manifest.frames} frames, "
-                          f"the new length is {plan.frames}")
-    width, height = manifest.size
-    if manifest.preview:
-        cfg, plan, width, height = settings.preview(cfg, plan, *cfg.video.size)
-    spec = settings.dream_spec(cfg, plan, width, height)
-    key_data = _key_data(cfg.seed)
-    try:
-        saved = parts.load_checkpoint(folder)
-    except parts.CheckpointDamaged as exc:
-        _say(f"{exc}: rendering again from frame 0, keeping the intact segments", True)
-        saved = None
-    if saved is not None and saved.config_hash != manifest.config_hash:
-        raise ConfigError(f"{folder / parts.CHECKPOINT} belongs to another render")
-    if saved is not None and not np.array_equal(saved.key_data, key_data):
-        raise ConfigError(f"{folder / parts.CHECKPOINT}: its random key does not match the seed")
-    done = saved.next_frame if saved is not None else 0
-    segment = manifest.segment_frames or max(done, 1)
-    parts.discard_after(folder, done, segment)
-    manifest.segments = {k: v for k, v in manifest.segments.items() if int(k) < done // segment}
-    # Segments before the checkpoint that are no longer what was rendered (or a lost
-    # checkpoint) are remade: frames are a function of the seed and their index, but
-    # the canvas of a segment's first frame is kept only for the latest one, so the
-    # render starts over from frame 0 and writes only what is missing.
-    damaged = parts.damaged_segments(folder, manifest, done // segment)
-    if damaged:
-        _say(f"{parts.describe_damage(damaged, segment)}: rendering again from frame 0 to remake it", True)
-        for index in damaged:
-            parts.segment_path(folder, index).unlink(missing_ok=True)
-            manifest.segments.pop(f"{index:05d}", None)
-    restart = saved is None or bool(damaged)
-    start = 0 if restart else done
-    canvas = images.initial_canvas(cfg.start, spec.canvas_shape[1], spec.canvas_shape[0], cfg.seed) if restart else saved.canvas
-    keep = frozenset(range(done // segment)) - set(damaged) if restart else frozenset()
-    manifest.frames = plan.frames
-    manifest.config = config_lib.to_dict(cfg)
-    if frames_dir is not None:
-        manifest.frames_dir = str(Path(frames_dir).resolve())
-    sink = outputs.Mp4Output(output, manifest, start, key_data, keep=keep, checkpoint_floor=done)
-    frames_to = Path(manifest.frames_dir) if manifest.frames_dir else None
-    return _run(_Job(cfg, plan, spec, canvas, start, output, sink, frames_to), net, progress, on_frame)
+        folder = parts.parts_dir(output)
+        manifest = parts.Manifest.load(folder)
+        stored = config_lib.from_dict(manifest.config)
+        cfg = settings.resolve_config(preset if preset is not None else stored,
+                                      settings.Shortcuts(frames=frames, seconds=seconds), overrides)
+        changed = parts.differences(manifest.config, config_lib.to_dict(cfg))
+        if changed:
+            raise ConfigError(f"cannot resume {output.name}: its settings changed ({'; '.join(changed)}); "
+                              "only --frames/--seconds may grow")
+        plan = build_plan(cfg)
+        if plan.frames < manifest.frames:
+            raise ConfigError(f"cannot resume {output.name} shorter: it has {manifest.frames} frames, "
+                              f"the new length is {plan.frames}")
+        width, height = manifest.size
+        if manifest.preview:
+            cfg, plan, width, height = settings.preview(cfg, plan, *cfg.video.size)
+        spec = settings.dream_spec(cfg, plan, width, height)
+        key_data = _key_data(cfg.seed)
+        point = parts.resume_point(folder, manifest, key_data)
+        for note in point.notes:
+            _say(note, True)
+        canvas = point.canvas
+        if canvas is None:
+            canvas = images.initial_canvas(cfg.start, spec.canvas_shape[1], spec.canvas_shape[0], cfg.seed)
+        manifest.frames = plan.frames
+        manifest.config = config_lib.to_dict(cfg)
+        if frames_dir is not None:
+            manifest.frames_dir = str(Path(frames_dir).resolve())
+        sink = outputs.Mp4Output(output, manifest, point.start, key_data, keep=point.keep,
+                                 checkpoint_floor=point.checkpoint_frame)
+        frames_to = Path(manifest.frames_dir) if manifest.frames_dir else None
+        return _run(_Job(cfg, plan, spec, canvas, point.start, output, sink, frames_to), net, progress, on_frame)
 
 
 def rerender(source: str | Path, output: str | Path | None = None, **options) -> RenderResult:
@@ -304,7 +279,7 @@ def _compile(job: _Job, example: tuple, progress: bool) -> float:
     if large:
         _say_cost_of_frames(job, example)
     octaves = " -> ".join(f"{w}x{h}" for h, w in job.spec.octave_shapes)
-    where = f"; parts in {job.sink.parts}" if isinstance(job.sink, outputs.Mp4Output) else ""
+    where = f"; {job.sink.where()}" if job.sink.where() else ""
     _say(f"compiling the frame step once for this render (octaves {octaves}){where} ...", progress)
     cache.enable()
     began = time.perf_counter()
@@ -357,8 +332,6 @@ def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | 
     sinks = [job.sink]
     if job.frames_dir is not None:
         sinks.append(outputs.FrameFiles(job.frames_dir, plan.frames))
-    if isinstance(job.sink, outputs.Mp4Output):
-        sinks.append(outputs.LatestPicture(job.sink.parts))
 
     stop = _StopRequest()
     with stop.on_sigint():

@@ -56,6 +56,10 @@ class Sink:
         """What survives a failed write, said after the error ("" if nothing)."""
         return ""
 
+    def where(self) -> str:
+        """Where the frames go besides the output, for the user ("" if nowhere)."""
+        return ""
+
     def abandon(self) -> None:
         """After a failure: let go of open files and remove temporary ones, quietly."""
 
@@ -112,7 +116,8 @@ class Mp4Output(Sink):
     """An MP4 built from segments in ``<output>.parts/``, each closed and checkpointed at a
     fixed frame boundary, and joined (without re-encoding) into the output at the end, on
     Ctrl-C, or by :func:`assemble`. The parts folder is made when the first frame
-    arrives, so a render that fails or stops before it leaves nothing behind."""
+    arrives, so a render that fails or stops before it leaves nothing behind; it also
+    holds ``latest.png``."""
 
     def __init__(self, output: Path, manifest: parts.Manifest, start_frame: int, key_data: np.ndarray,
                  replace_parts: bool = False, keep: frozenset[int] = frozenset(), checkpoint_floor: int = 0):
@@ -128,6 +133,7 @@ class Mp4Output(Sink):
         self.checkpoint_floor = checkpoint_floor
         self._replace_parts = replace_parts
         self._opened = False
+        self._latest = LatestPicture(self.parts)
         self._writer: video.Mp4Writer | None = None
         self._writer_index = -1
         self._first_write_time: float | None = None
@@ -149,6 +155,7 @@ class Mp4Output(Sink):
         if self.manifest.segment_frames is None:
             self._choose_segment_frames(k)
         index = k // self.manifest.segment_frames if self.manifest.segment_frames else 0
+        self._latest.write(k, frame)
         if self._writer is not None and index != self._writer_index:
             self._close_segment()  # (a segment ends at its boundary even when no checkpoint is due)
         if index in self.keep:
@@ -197,14 +204,18 @@ class Mp4Output(Sink):
         assemble(self.output, frames_done)
 
     def abandon(self) -> None:
-        if self._writer is not None:
-            writer, self._writer = self._writer, None
-            with contextlib.suppress(OSError):
-                writer.close()
-            writer.path.unlink(missing_ok=True)
+        self._latest.abandon()
+        _discard(self._writer)
+        self._writer = None
+
+    def where(self) -> str:
+        return f"parts in {self.parts}"
 
     def kept(self) -> str:
-        saved = parts.load_checkpoint(self.parts) if self.parts.exists() else None
+        try:
+            saved = parts.load_checkpoint(self.parts) if self.parts.exists() else None
+        except parts.CheckpointDamaged:
+            saved = None
         return f"; the checkpoint at frame {saved.next_frame} is kept: --resume {self.output} continues" if saved else ""
 
 
@@ -274,11 +285,16 @@ class GifOutput(Sink):
             self._writer.path.replace(self.output)
 
     def abandon(self) -> None:
-        if self._writer is not None:
-            writer, self._writer = self._writer, None
-            with contextlib.suppress(OSError):
-                writer.close()
-            writer.path.unlink(missing_ok=True)
+        _discard(self._writer)
+        self._writer = None
+
+
+def _discard(writer: video.FrameWriter | None) -> None:
+    """Stop an unfinished writer quietly and delete what it wrote."""
+    if writer is not None:
+        with contextlib.suppress(OSError):
+            writer.close()
+        writer.path.unlink(missing_ok=True)
 
 
 class StillOutput(Sink):

@@ -306,3 +306,51 @@ def discard_after(parts: Path, next_frame: int, segment_frames: int) -> None:
             path.unlink()
     for path in parts.glob("*.tmp*"):
         path.unlink()
+
+
+# ---- where a render continues ------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumePoint:
+    """Where an interrupted render continues, from what is in its parts folder."""
+
+    start: int  # the first frame to compute
+    canvas: np.ndarray | None  # what frame `start` starts from (None: the render's first canvas)
+    keep: frozenset[int]  # intact segments that a render starting over computes through without writing
+    checkpoint_frame: int  # the frame of the checkpoint on disk (0 if none), never moved back
+    notes: tuple[str, ...]  # what the user should be told
+
+
+def resume_point(parts: Path, manifest: Manifest, key_data: np.ndarray) -> ResumePoint:
+    """Check the parts folder and say where its render continues.
+
+    What a killed render left past its checkpoint is deleted. Segments before the
+    checkpoint that are no longer what was rendered, or a checkpoint that cannot be read,
+    are remade: frames are a function of the seed and their index, but the canvas a
+    segment starts from is kept only for the latest one, so the render then starts over
+    from frame 0 and writes only what is missing.
+    """
+    notes = []
+    try:
+        saved = load_checkpoint(parts)
+    except CheckpointDamaged as exc:
+        notes.append(f"{exc}: rendering again from frame 0, keeping the intact segments")
+        saved = None
+    if saved is not None and saved.config_hash != manifest.config_hash:
+        raise ConfigError(f"{parts / CHECKPOINT} belongs to another render")
+    if saved is not None and not np.array_equal(saved.key_data, key_data):
+        raise ConfigError(f"{parts / CHECKPOINT}: its random key does not match the seed")
+    done = saved.next_frame if saved is not None else 0
+    size = manifest.segment_frames or max(done, 1)
+    discard_after(parts, done, size)
+    manifest.segments = {k: v for k, v in manifest.segments.items() if int(k) < done // size}
+    damaged = damaged_segments(parts, manifest, done // size)
+    if damaged:
+        notes.append(f"{describe_damage(damaged, size)}: rendering again from frame 0 to remake it")
+        for index in damaged:
+            segment_path(parts, index).unlink(missing_ok=True)
+            manifest.segments.pop(f"{index:05d}", None)
+    if saved is not None and not damaged:
+        return ResumePoint(done, saved.canvas, frozenset(), done, tuple(notes))
+    return ResumePoint(0, None, frozenset(range(done // size)) - set(damaged), done, tuple(notes))
