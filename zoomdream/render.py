@@ -277,7 +277,7 @@ def _compile(job: _Job, example: tuple, progress: bool) -> float:
     A large canvas has its cost said first. Returns the seconds compiling took."""
     large = cost.is_large(job.spec)
     if large:
-        _say_cost_of_frames(job, example)
+        _say(cost.frame_cost_line(job.spec, example, job.plan.frames - job.start), True)
     octaves = " -> ".join(f"{w}x{h}" for h, w in job.spec.octave_shapes)
     where = f"; {job.sink.where()}" if job.sink.where() else ""
     _say(f"compiling the frame step once for this render (octaves {octaves}){where} ...", progress)
@@ -287,38 +287,8 @@ def _compile(job: _Job, example: tuple, progress: bool) -> float:
     if not job.plan.dreamed.all():  # dream.cadence > 1: the frames between only move
         step.move_step.lower(*example, spec=job.spec).compile()
     if large:
-        _say_memory_of(compiled)
+        _say(cost.memory_line(compiled), True)
     return time.perf_counter() - began
-
-
-def _say_cost_of_frames(job: _Job, example: tuple) -> None:
-    """Before a large render compiles: its size and a rough time per frame."""
-    height, width, _ = job.spec.canvas_shape
-    params, _, values, key, guides = example
-    flops = cost.flops_per_frame(job.spec, params, values, key, guides)
-    line = f"{width}x{height} is a large canvas ({width * height / 1e6:.1f} megapixels)"
-    seconds = cost.seconds_per_frame(job.spec, flops) if flops else None
-    if flops:
-        line += f": {flops / 1e12:.1f} TFLOP per frame"
-    if seconds:
-        frames = job.plan.frames - job.start
-        line += f", roughly {cost.duration(seconds)} per frame on this CPU"
-        line += f" ({cost.duration(seconds * frames)} for {frames} frames)" if frames > 1 else ""
-    _say(line, True)
-
-
-def _say_memory_of(compiled) -> None:
-    """After a large render compiles, before its first frame: the memory it needs."""
-    need, have = cost.memory_bytes(compiled), cost.available_bytes()
-    if need is None:
-        return
-    line = f"the frame step needs about {need / 1e9:.1f} GB of memory"
-    if have and need > have:
-        line += (f", more than the {have / 1e9:.1f} GB available: the render may be stopped for lack of memory "
-                 "(a smaller dream.tile_size needs less)")
-    elif have:
-        line += f" ({have / 1e9:.1f} GB available)"
-    _say(line, True)
 
 
 def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | None) -> RenderResult:

@@ -92,6 +92,36 @@ def available_bytes() -> float | None:
     return None
 
 
+def frame_cost_line(spec, example: tuple, frames: int) -> str:
+    """What to say before a large render compiles: its size and a rough time per frame.
+    ``example``: the frame step's arguments (params, canvas, values, key, guides)."""
+    height, width, _ = spec.canvas_shape
+    params, _, values, key, guides = example
+    flops = flops_per_frame(spec, params, values, key, guides)
+    line = f"{width}x{height} is a large canvas ({width * height / 1e6:.1f} megapixels)"
+    seconds = seconds_per_frame(spec, flops) if flops else None
+    if flops:
+        line += f": {flops / 1e12:.1f} TFLOP per frame"
+    if seconds:
+        line += f", roughly {duration(seconds)} per frame on this CPU"
+        line += f" ({duration(seconds * frames)} for {frames} frames)" if frames > 1 else ""
+    return line
+
+
+def memory_line(compiled) -> str:
+    """What to say once a large render has compiled, before its first frame."""
+    need, have = memory_bytes(compiled), available_bytes()
+    if need is None:
+        return "XLA cannot say how much memory the frame step needs"
+    line = f"the frame step needs about {need / 1e9:.1f} GB of memory"
+    if have and need > have:
+        line += (f", more than the {have / 1e9:.1f} GB available: the render may be stopped for lack of memory "
+                 "(a smaller dream.tile_size needs less)")
+    elif have:
+        line += f" ({have / 1e9:.1f} GB available)"
+    return line
+
+
 def duration(seconds: float) -> str:
     """``40 s``, ``3 min``, ``2.5 h``."""
     if seconds < 90:
