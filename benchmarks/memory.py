@@ -34,7 +34,7 @@ def measure(width: int, height: int, tile: int, octaves: int, iterations: int) -
 
     net, spec, canvas, values, key = one_frame(width, height, octaves, iterations, LAYER, zoom=1.05, tile_size=tile)
     start = time.perf_counter()
-    step = compiled_step(spec, net, canvas, values, key)
+    step, _, _ = compiled_step(spec, net, canvas, values, key)
     compile_s = time.perf_counter() - start
     times = []
     for k in range(2):
@@ -43,7 +43,7 @@ def measure(width: int, height: int, tile: int, octaves: int, iterations: int) -
         np.asarray(frame)
         times.append(time.perf_counter() - start)
     return {"size": f"{width}x{height}", "tile_size": tile, "octaves": octaves, "iterations": iterations,
-            "unroll_steps": spec.unroll_steps, "compile_s": compile_s, "frame_s": times[-1], **peak_memory()}
+            "host_steps": spec.host_steps, "compile_s": compile_s, "frame_s": times[-1], **peak_memory()}
 
 
 def analysis(width: int, height: int, tile: int, octaves: int, iterations: int) -> dict:
@@ -52,12 +52,12 @@ def analysis(width: int, height: int, tile: int, octaves: int, iterations: int) 
     from common import compiled_step, one_frame
 
     net, spec, _, values, key = one_frame(width, height, octaves, iterations, LAYER, zoom=1.05, tile_size=tile,
-                                          unroll_steps=False, prune_depth=True)
+                                          host_steps=False, prune_depth=True)
     canvas = jax.ShapeDtypeStruct(spec.canvas_shape, np.float32)
     start = time.perf_counter()
-    memory = compiled_step(spec, net, canvas, values, key).memory_analysis()
+    memory = compiled_step(spec, net, canvas, values, key)[1][0].memory_analysis()
     gib = 2**30
-    return {"size": f"{width}x{height}", "tile_size": tile, "octaves": octaves, "iterations": iterations, "unroll_steps": False,
+    return {"size": f"{width}x{height}", "tile_size": tile, "octaves": octaves, "iterations": iterations, "host_steps": False,
             "compile_s": time.perf_counter() - start, "temp_gib": memory.temp_size_in_bytes / gib,
             "arguments_gib": memory.argument_size_in_bytes / gib, "outputs_gib": memory.output_size_in_bytes / gib}
 

@@ -50,7 +50,7 @@ def main() -> None:
 
     def compiled(precision: str, matmul: str | None):
         with jax.default_matmul_precision(matmul):
-            return compiled_step(dataclasses.replace(spec, precision=precision), net, jax.numpy.zeros_like(canvas), fp, key)
+            return compiled_step(dataclasses.replace(spec, precision=precision), net, jax.numpy.zeros_like(canvas), fp, key)[0]
 
     # The shared start: a few frames dreamed from noise at the reference precision.
     reference_step = compiled("float32", "highest")

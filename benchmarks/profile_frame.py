@@ -22,7 +22,7 @@ def profile() -> dict:
     from common import compiled_step, one_frame
 
     net, spec, canvas, fp, key = one_frame(256, 256, 4, 10)
-    step = compiled_step(spec, net, canvas, fp, key)
+    step = compiled_step(spec, net, canvas, fp, key)[0]
     for _ in range(2):  # warm up
         canvas, frame = step(net.params, canvas, fp, key)
     np.asarray(frame)

@@ -38,9 +38,8 @@ def measure(name: str) -> dict:
     (width, height), octaves, iterations, layer = CONFIGS[name]
     net, spec, canvas, values, key = one_frame(width, height, octaves, iterations, layer, tile_size=1024)
     start = time.perf_counter()
-    step = compiled_step(spec, net, canvas, values, key)
+    step, _, flops = compiled_step(spec, net, canvas, values, key)
     compile_s = time.perf_counter() - start
-    flops = (step.cost_analysis() or {}).get("flops")
     times = []
     for k in range(FRAMES):
         start = time.perf_counter()
@@ -50,7 +49,7 @@ def measure(name: str) -> dict:
     steady = float(np.median(times[1:]))
     return {
         "config": name, "size": f"{width}x{height}", "octaves": [list(s) for s in spec.octave_shapes], "iterations": iterations,
-        "layer": layer, "unroll_steps": spec.unroll_steps, "compile_s": compile_s, "first_frame_s": times[0],
+        "layer": layer, "host_steps": spec.host_steps, "compile_s": compile_s, "first_frame_s": times[0],
         "steady_s_per_frame": steady, "frame_times_s": times,
         "gflop_per_frame": flops / 1e9 if flops else None,
         "gflop_per_s": flops / 1e9 / steady if flops else None,

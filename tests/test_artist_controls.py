@@ -95,7 +95,7 @@ def test_render_with_every_value_scheduled_compiles_once(tmp_path, net):
 def ascend(net, objective_spec, canvas, iterations=6, gradient_norm="mean", guides=()):
     """Dream one objective on a canvas for a few steps, without camera motion."""
     spec = DreamSpec.create(canvas.shape[0], canvas.shape[1], 1, 1.4, [objectives.parse(objective_spec, "test")],
-                                  max_iterations=iterations, gradient_norm=gradient_norm, unroll_steps=False)  # quick to compile
+                                  max_iterations=iterations, gradient_norm=gradient_norm, host_steps=False)  # quick to compile
     fp = default_values([1.0], iterations=iterations, jitter=4)
     out, _ = frame_step(net.params, jnp.asarray(canvas), fp, jax.random.key(0), guides, spec=spec)
     return np.asarray(out)

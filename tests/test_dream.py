@@ -3,6 +3,9 @@ compiles once whatever the per-frame values do."""
 
 import dataclasses
 import functools
+import os
+import subprocess
+import sys
 
 import chex
 import jax
@@ -19,7 +22,7 @@ from zoomdream.schedule.values import default_values
 
 LAYERS = ("inception_3a/output", "inception_3b/output")
 # The loop form of GPUs and TPUs: lax.fori_loop steps, the network pruned by lax.switch.
-COMPILED_LOOPS = {"unroll_steps": False, "prune_depth": True}
+COMPILED_LOOPS = {"host_steps": False, "prune_depth": True}
 
 
 def params(weights=(0.0, 1.0), step=1.5, iterations=4, jitter=8, zoom=1.0, frame=0):
@@ -125,10 +128,10 @@ def test_compiled_loop_path_skips_the_deep_network_for_shallow_layers(net):
     assert np.isnan(np.asarray(deep)).any()
 
 
-def test_unrolled_and_compiled_loop_paths_agree(net):
+def test_host_stepped_and_whole_frame_forms_agree(net):
     frames = []
-    for unroll in (True, False):
-        spec = DreamSpec.create(64, 64, 2, 1.4, LAYERS, max_iterations=4, unroll_steps=unroll, prune_depth=not unroll)
+    for host_steps in (True, False):
+        spec = DreamSpec.create(64, 64, 2, 1.4, LAYERS, max_iterations=4, host_steps=host_steps, prune_depth=not host_steps)
         _, frame = compile_step(spec)(net.params, start_canvas(h=64, w=64), params(iterations=3), jax.random.key(3))
         frames.append(np.asarray(frame).astype(int))
     # Same jitter, same steps; only the float rounding of two differently fused programs
@@ -145,9 +148,8 @@ def test_compiled_loop_path_never_retraces(net):
     jax.block_until_ready(canvas)
 
 
-def test_unrolled_path_runs_only_the_frames_iterations(net, step):
-    """Steps beyond the frame's iteration count are masked out: 0 of 5 changes nothing,
-    2 of 5 differs from 5 of 5."""
+def test_host_stepped_form_runs_the_frames_iterations(net, step):
+    """The host queues as many steps as the frame's iteration count: 2 differs from 5."""
     two = np.asarray(step(net.params, start_canvas(), params(iterations=2), jax.random.key(0))[1]).astype(int)
     five = np.asarray(step(net.params, start_canvas(), params(iterations=5), jax.random.key(0))[1]).astype(int)
     assert np.abs(two - five).mean() > 1
@@ -218,7 +220,8 @@ def test_bfloat16_network_dreams_nearly_the_same_frame(net):
         dreamed, frame = compile_step(s)(net.params, start_canvas(), params(iterations=3), jax.random.key(0))
         frames.append(np.asarray(frame).astype(int))
         objs.append(objective(net, dreamed, "inception_3b/output"))
-    assert "bf16" in dream_step.frame_step.lower(net.params, start_canvas(), params(), jax.random.key(0), spec=half).as_text()
+    programs = dream_step.frame_programs(net.params, start_canvas(), params(), jax.random.key(0), spec=half)
+    assert any("bf16" in p.lowered.as_text() for p in programs if p.name.startswith("ascent step"))
     diff = np.abs(frames[0] - frames[1]).mean()
     assert 0 < diff < 6  # rounding differs; the picture is the same dream
     assert objs[1] > 0.9 * objs[0]
@@ -235,3 +238,32 @@ def test_blend_keeps_that_share_of_the_dreamed_change(net, step):
     assert np.abs(full).mean() > 3
     assert np.abs(none).max() == 0
     assert np.abs(half - full / 2).max() <= 1  # the same dream, half of it (up to uint8 rounding)
+
+
+def resident_mb_after_freeing(keep: bool) -> tuple[float, float]:
+    """(resident MB with 400 MB in use, resident MB once it is freed), in a fresh process."""
+    code = f"""
+import numpy as np
+from zoomdream.dream import host_memory
+def rss():
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS")) / 1024
+assert host_memory.keep_freed_memory() if {keep} else True
+block = np.ones(100_000_000, np.float32)
+used = rss()
+del block
+print(used, rss())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    used, freed = map(float, out.stdout.split())
+    return used, freed
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_freed_memory_is_kept_for_the_next_program():
+    """Without keep_freed_memory glibc gives a large freed block back to the kernel (and
+    the next program pays for fresh, zeroed pages); with it, the block stays for reuse."""
+    used, freed = resident_mb_after_freeing(keep=False)
+    assert freed < used - 300
+    used, freed = resident_mb_after_freeing(keep=True)
+    assert freed > used - 50

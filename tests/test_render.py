@@ -1,6 +1,7 @@
 """End to end: the CLI and zoomdream.render() on tiny canvases, the MP4 read back, and
 every user mistake answered with one line and exit status 2."""
 
+import json
 import os
 import signal
 import subprocess
@@ -32,8 +33,9 @@ def run_cli(*args, timeout=300):
 def test_cli_renders_an_mp4_with_the_right_frames_and_size(tmp_path):
     out = tmp_path / "dogs.mp4"
     frames_dir = tmp_path / "frames"
+    timeline = tmp_path / "timeline.json"
     result = run_cli("--preset", "noise-to-dogs", "--frames", "6", "--size", "96x64", "-o", str(out),
-                     "--frames-dir", str(frames_dir), "--layer", "inception_3b/output", *QUICK)
+                     "--frames-dir", str(frames_dir), "--layer", "inception_3b/output", "--timeline", str(timeline), *QUICK)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     frames = video.read_video(out)
@@ -47,14 +49,35 @@ def test_cli_renders_an_mp4_with_the_right_frames_and_size(tmp_path):
     assert np.abs(blocks(frames[0]) - blocks(first)).mean() < 4
     assert np.abs(blocks(frames[-1]) - blocks(last)).mean() < 4
     assert np.abs(first.astype(float) - last).mean() > 5
+    # --timeline: every frame queued, waited for, encoded and written as PNG, in order;
+    # compiling before them; CPU time of the process's threads and of ffmpeg.
+    record = json.loads(timeline.read_text())
+    spans = {(e["name"], e.get("frame")) for e in record["events"]}
+    for k in range(6):
+        assert {("queue frame", k), ("wait for frame", k), ("write mp4", k), ("write png frames", k)} <= spans
+    compiled = next(e for e in record["events"] if e["name"] == "compile")
+    first_wait = next(e for e in record["events"] if e["name"] == "wait for frame")
+    assert 0 < compiled["start_s"] + compiled["seconds"] <= first_wait["start_s"]
+    assert record["children_cpu_s"]["user"] > 0 and sum(record["threads_cpu_s"].values()) > 0
+    assert record["process_started_epoch_s"] <= record["started_epoch_s"]
 
 
-def test_render_api_compiles_once_across_a_changing_schedule(tmp_path, net):
+def test_render_api_compiles_once_across_a_changing_schedule(tmp_path, net, monkeypatch):
+    """Every program of the frame is compiled before the loop; nothing compiles in it."""
     compiles = []
     jax.monitoring.register_event_duration_secs_listener(
         lambda event, duration, **kw: compiles.append(event) if event == "/jax/core/compile/backend_compile_duration" else None
     )
-    seen = []
+    seen, before_loop = [], []
+    render_module = sys.modules["zoomdream.render"]  # (zoomdream.render is the function)
+    compile_ahead = render_module._compile
+
+    def counted(*args, **kwargs):
+        seconds = compile_ahead(*args, **kwargs)
+        before_loop.append(len(compiles))
+        return seconds
+
+    monkeypatch.setattr(render_module, "_compile", counted)
 
     def on_frame(k, frame):
         seen.append((k, len(compiles)))
@@ -70,7 +93,7 @@ def test_render_api_compiles_once_across_a_changing_schedule(tmp_path, net):
                               progress=False, on_frame=on_frame, net=net)
     assert result.frames == 7 and not result.interrupted
     counts = [c for _, c in seen]
-    assert counts[1:] == [counts[0]] * 6, f"compiles after each frame: {counts}"
+    assert counts == before_loop * 7, f"compiles before the loop: {before_loop}, after each frame: {counts}"
 
 
 def test_same_seed_same_video_other_seed_other_video(tmp_path, net):

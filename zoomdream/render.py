@@ -26,7 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from zoomdream.dream import cache, cost, objectives, step
+from zoomdream import timeline
+from zoomdream.dream import cache, cost, host_memory, objectives, step
 from zoomdream.dream.step import DreamSpec
 from zoomdream.errors import ConfigError
 from zoomdream.io import images, lock, outputs, parts, video
@@ -283,9 +284,11 @@ def _compile(job: _Job, example: tuple, progress: bool) -> float:
     _say(f"compiling the frame step once for this render (octaves {octaves}){where} ...", progress)
     cache.enable()
     began = time.perf_counter()
-    compiled = step.frame_step.lower(*example, spec=job.spec).compile()
-    if not job.plan.dreamed.all():  # dream.cadence > 1: the frames between only move
-        step.move_step.lower(*example, spec=job.spec).compile()
+    # (dream.cadence > 1: the frames between only move, with a program of their own.)
+    with timeline.span("trace and lower"):
+        programs = step.frame_programs(*example, spec=job.spec, move=not job.plan.dreamed.all())
+    with timeline.span("compile"):
+        compiled = step.compile_programs(programs)
     if large:
         _say(cost.memory_line(compiled), True)
     return time.perf_counter() - began
@@ -294,8 +297,10 @@ def _compile(job: _Job, example: tuple, progress: bool) -> float:
 def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | None) -> RenderResult:
     """Compile once, then dream frames ``job.start .. plan.frames - 1`` into the sinks."""
     plan, spec = job.plan, job.spec
-    net = net if net is not None else load_googlenet()
+    with timeline.span("load network"):
+        net = net if net is not None else load_googlenet()
     objectives.check_against(net, spec.objectives)
+    host_memory.keep_freed_memory()
     guides = tuple(objectives.guide_features(net, spec.objectives[i]) for i in spec.guide_indices)
     key = jax.random.key(job.config.seed)
     canvas = jnp.asarray(job.canvas)
@@ -317,13 +322,16 @@ def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | 
 
         def emit(k: int, frame_on_device, next_canvas) -> None:
             nonlocal done, last, host_seconds
-            frame = np.asarray(frame_on_device)  # waits for frame k only; k+1 is already queued
+            with timeline.span("wait for frame", k):
+                frame = np.asarray(frame_on_device)  # waits for frame k only; k+1 is already queued
             began_host = time.perf_counter()
             for sink in sinks:
-                sink.write(k, frame)
+                with timeline.span(f"write {sink.name}", k):
+                    sink.write(k, frame)
             if next_canvas is not None:
-                for sink in sinks:
-                    sink.checkpoint(k + 1, next_canvas)
+                with timeline.span("checkpoint", k):
+                    for sink in sinks:
+                        sink.checkpoint(k + 1, next_canvas)
             done = k + 1
             now = time.perf_counter()
             bar.set_postfix_str(f"layer {plan.layer_label(k)}, {now - last:.2f} s/frame", refresh=False)
@@ -341,9 +349,14 @@ def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | 
                         interrupted = True
                         break
                     run = step.frame_step if plan.dreamed[k] else step.move_step
-                    canvas, frame = run(net.params, canvas, plan.values.at(k), key, guides, spec=spec)
+                    with timeline.span("queue frame", k):
+                        canvas, frame = run(net.params, canvas, plan.values.at(k), key, guides, spec=spec)
                     # The next call donates this canvas, so a checkpoint copies it out now.
-                    saved = np.asarray(canvas) if any(s.checkpoint_due(k + 1) for s in sinks) else None
+                    if any(s.checkpoint_due(k + 1) for s in sinks):
+                        with timeline.span("copy canvas for checkpoint", k):
+                            saved = np.asarray(canvas)
+                    else:
+                        saved = None
                     if pending is not None:
                         emit(*pending)
                         device_waits += bool(frame.is_ready())  # frame k done before the host finished k-1

@@ -1,8 +1,9 @@
 """What a frame will cost, said before a large render starts.
 
-Time comes from XLA's count of the frame step's floating-point operations. Loop bodies
-(tiles, compiled ascent loops) are counted once by that analysis, so the count is taken on
-the same step at a small size, where nothing is tiled, and scaled by the area; the time is
+Time comes from XLA's count of the frame's floating-point operations. Loop bodies (tiles,
+compiled ascent loops) are counted once by that analysis, so the count is taken on the
+host-stepped programs of the same frame at a small size, where nothing is tiled, and
+scaled by the area; the time is
 that count over a rough throughput for the device. Memory comes from XLA's buffer
 assignment of the compiled step (its temporaries, arguments and results), plus what the
 process itself holds. Both are estimates, and printed as such.
@@ -35,22 +36,25 @@ def is_large(spec) -> bool:
 
 
 def flops_per_frame(spec, params, values, key, guides=()) -> float | None:
-    """The frame step's floating-point operations at ``spec``'s size, or None if XLA
-    cannot say."""
-    from zoomdream.dream.step import DreamSpec, frame_step
+    """A frame's floating-point operations at ``spec``'s size, or None if XLA cannot say.
+    Counted on the host-stepped programs of the same frame at a small size (where
+    nothing is tiled), each times its calls per frame, and scaled by the area."""
+    from zoomdream.dream.step import DreamSpec, frame_programs
 
     scale = PROBE_SIDE / max(spec.height, spec.width)
     fixed = ("height", "width", "octave_shapes", "objectives", "max_iterations")
     options = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name not in fixed}
     small = DreamSpec.create(max(round(spec.height * scale), 32), max(round(spec.width * scale), 32),
                              len(spec.octave_shapes), _octave_scale(spec), spec.objectives, spec.max_iterations,
-                             **{**options, "tile_size": 0})
+                             **{**options, "tile_size": 0, "host_steps": True})
     canvas = jax.ShapeDtypeStruct(small.canvas_shape, jax.numpy.float32)
-    analysis = frame_step.lower(params, canvas, values, key, guides, spec=small).cost_analysis() or {}
-    flops = analysis.get("flops")
-    if not flops:
-        return None
-    return float(flops) * (spec.height * spec.width) / (small.height * small.width)
+    flops = 0.0
+    for program in frame_programs(params, canvas, values, key, guides, spec=small):
+        counted = (program.lowered.cost_analysis() or {}).get("flops")
+        if not counted:
+            return None
+        flops += float(counted) * program.calls_per_frame
+    return flops * (spec.height * spec.width) / (small.height * small.width)
 
 
 def _octave_scale(spec) -> float:
@@ -68,12 +72,13 @@ def seconds_per_frame(spec, flops: float) -> float | None:
     return flops / (CPU_FLOPS_PER_CORE * (os.cpu_count() or 1)) * (TILED_SLOWDOWN if tiled else 1.0)
 
 
-def memory_bytes(compiled) -> float | None:
-    """Peak memory of a compiled frame step: its buffers plus the process's own."""
-    analysis = compiled.memory_analysis()
-    if analysis is None:
+def memory_bytes(compiled: list) -> float | None:
+    """Peak memory of a frame's compiled programs (the largest one's buffers, since they
+    run one after another) plus the process's own."""
+    analyses = [program.memory_analysis() for program in compiled]
+    if not analyses or None in analyses:
         return None
-    buffers = analysis.temp_size_in_bytes + analysis.argument_size_in_bytes + analysis.output_size_in_bytes
+    buffers = max(a.temp_size_in_bytes + a.argument_size_in_bytes + a.output_size_in_bytes for a in analyses)
     return buffers + (PROCESS_BYTES if jax.default_backend() == "cpu" else 0)
 
 
@@ -108,7 +113,7 @@ def frame_cost_line(spec, example: tuple, frames: int) -> str:
     return line
 
 
-def memory_line(compiled) -> str:
+def memory_line(compiled: list) -> str:
     """What to say once a large render has compiled, before its first frame."""
     need, have = memory_bytes(compiled), available_bytes()
     if need is None:

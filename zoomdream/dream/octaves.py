@@ -60,13 +60,14 @@ def shrink_into(canvas: jax.Array, shape: tuple[int, int], factor) -> jax.Array:
     return content
 
 
-def bases(canvas: jax.Array, shapes: tuple[tuple[int, int], ...], scheduled_scale: bool, scale) -> list[jax.Array]:
-    """The canvas at every octave, smallest first. With a scheduled scale, octave o holds
-    the canvas shrunk by ``scale ** (last - o)`` in a buffer of ``shapes[o]``."""
-    if not scheduled_scale:
-        return [resize(canvas, shape) for shape in shapes]
+def base(canvas: jax.Array, shapes: tuple[tuple[int, int], ...], octave: int, scheduled_scale: bool, scale) -> jax.Array:
+    """The canvas at octave ``octave`` (0 is the smallest). With a scheduled scale, the
+    octave holds the canvas shrunk by ``scale ** (last - octave)`` in a buffer of
+    ``shapes[octave]``."""
     last = len(shapes) - 1
-    return [canvas if o == last else shrink_into(canvas, shape, scale ** (last - o)) for o, shape in enumerate(shapes)]
+    if not scheduled_scale:
+        return resize(canvas, shapes[octave])
+    return canvas if octave == last else shrink_into(canvas, shapes[octave], scale ** (last - octave))
 
 
 def carry_up(detail: jax.Array, shape: tuple[int, int], scheduled_scale: bool, scale) -> jax.Array:

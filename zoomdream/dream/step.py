@@ -1,15 +1,23 @@
-"""The compiled frame step: octaves of jittered gradient ascent, then the camera move.
+"""The frame step: octaves of jittered gradient ascent, then the camera move.
 
 ``frame_step(params, canvas, values, key, guides, spec=spec) -> (next_canvas, frame_u8)``
-is one compiled call per frame with no host round trip inside it. What may change from
-frame to frame (layer weights, step size, iteration count, jitter, zoom...) is traced
-data in ``values`` (a :class:`~zoomdream.schedule.values.FrameValues`); what fixes the
-compiled program is the static :class:`DreamSpec`, and a change to it recompiles. The
-canvas is donated: the step replaces it every frame, so its buffer is reused.
+dreams one frame with no host round trip inside it. What may change from frame to frame
+(layer weights, step size, iteration count, jitter, zoom...) is data in ``values`` (a
+:class:`~zoomdream.schedule.values.FrameValues`); what fixes the compiled programs is the
+static :class:`DreamSpec`, and a change to it recompiles. The canvas is donated: the step
+replaces it every frame, so its buffer is reused.
 
-Written as top-level functions of ``spec`` (the shape of big_vision's ``update_fn``):
-:func:`dream_frame` is the pure step, :data:`frame_step` its jit. JAX's own cache keeps
-one compiled program per spec and argument shapes.
+A frame runs in one of two forms, chosen by ``spec.host_steps``:
+
+* **host-stepped** (CPU): every ascent step is a call of one compiled program per octave
+  size, and the host queues a frame's calls one after another. Calls are asynchronous,
+  so the host never waits for the device inside a frame; each step runs as a top-level
+  program (the fast form of XLA:CPU), and a render compiles one ascent step per octave
+  size instead of every step of every octave (4 network programs instead of 40 for the
+  2015 settings: about 4x less compiling, the same speed).
+* **whole** (GPU, TPU): the frame is one program, its steps a ``lax.fori_loop``.
+
+Both are built from the same pure pieces below, and dream the same frame.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from zoomdream.dream import ascent, camera, objectives, octaves
@@ -41,15 +50,15 @@ class DreamSpec:
     octave_shapes: tuple[tuple[int, int], ...]  # smallest first, the last is (height, width)
     objectives: tuple[Objective, ...]  # candidate objectives, shallowest layer first
     max_iterations: int  # the largest per-frame iteration count of the render
-    # True: the ascent steps are a Python loop unrolled to max_iterations (steps beyond a
-    # frame's count are masked out). XLA:CPU compiles convolutions inside while-loop and
-    # conditional bodies to a path about 2x slower than at the top level, so on CPU this
-    # is the fast form. False: lax.fori_loop with a traced trip count, a small program
-    # that compiles quickly (GPU/TPU, and short galleries).
-    unroll_steps: bool = True
+    # True: each ascent step is its own call of a program compiled once per octave size,
+    # queued by the host (see the module's docstring): XLA:CPU runs convolutions inside
+    # while-loop and conditional bodies about 2x slower than at the top level, so on CPU
+    # this is the fast form, and it compiles quickly. False: the whole frame is one
+    # program with lax.fori_loop steps (GPU/TPU).
+    host_steps: bool = True
     # True: lax.switch runs the network only as deep as the deepest objective with a
     # nonzero weight, so early layers of a schedule do not pay for deep ones. A
-    # conditional, so slow on CPU (see unroll_steps); False runs the network to the
+    # conditional, so slow on CPU (see host_steps); False runs the network to the
     # deepest candidate layer every step.
     prune_depth: bool = False
     gradient_norm: str = "mean"  # or "laplacian"
@@ -96,10 +105,10 @@ def _as_objective(objective) -> Objective:
 
 
 def default_loop_form() -> dict:
-    """Unrolled steps over the whole network on CPU; compiled loops and depth pruning
-    elsewhere (see :class:`DreamSpec`)."""
+    """Host-stepped frames over the whole network on CPU; whole-frame programs with
+    compiled loops and depth pruning elsewhere (see :class:`DreamSpec`)."""
     cpu = jax.default_backend() == "cpu"
-    return {"unroll_steps": cpu, "prune_depth": not cpu}
+    return {"host_steps": cpu, "prune_depth": not cpu}
 
 
 # ---- the objective and its gradient ------------------------------------------------------
@@ -112,7 +121,7 @@ def _loss_to(spec: DreamSpec, count: int):
     names = tuple(dict.fromkeys(o.layer for o in chosen))
 
     def loss(params, image, weights, guides):
-        # params come already cast (once per frame, in dream_frame); the image is cast
+        # params come already cast (see _cast); the image is cast
         # here, inside the gradient, so that the gradient returns as float32.
         acts = googlenet.module_for(params).apply({"params": params}, image[None].astype(spec.precision), names)
         acts = {name: a.astype(jnp.float32) for name, a in acts.items()}
@@ -150,7 +159,7 @@ def _gradient(params, image: jax.Array, weights: jax.Array, guides: dict, spec: 
     th, tw = -(-h // rows), -(-w // cols)
     padded = jnp.pad(image, ((0, rows * th - h), (0, cols * tw - w), (0, 0)), mode="reflect")
     tiles = padded.reshape(rows, th, cols, tw, 3).transpose(0, 2, 1, 3, 4).reshape(-1, th, tw, 3)
-    # A loop even on CPU, where loop bodies run slower (see unroll_steps): unrolled tiles,
+    # A loop even on CPU, where loop bodies run slower (see host_steps): unrolled tiles,
     # even chained by optimization barriers, got no buffer reuse from XLA:CPU and took as
     # much memory as no tiling (measured: 629 vs 673 MB at 960x540).
     grads = jax.lax.map(lambda tile: whole(params, tile, weights, guides), tiles)
@@ -158,18 +167,46 @@ def _gradient(params, image: jax.Array, weights: jax.Array, guides: dict, spec: 
     return grads[:h, :w]
 
 
-# ---- the ascent ------------------------------------------------------------------------
+# ---- the pieces of a frame -----------------------------------------------------------
 
 
 def _optimizer(values, spec: DreamSpec) -> optax.GradientTransformation:
     return ascent.normalized_ascent(values.step_size, spec.gradient_norm, spec.laplacian_levels)
 
 
-# A jit of its own: traced once per octave size and then reused by every unrolled step
-# (tracing the network 40 times took longer than XLA's compile); XLA inlines the calls,
-# so the compiled program is the same.
-@functools.partial(jax.jit, static_argnames="spec")
-def _ascent_step(params, image, opt_state, values, guides, key, *, spec: DreamSpec):
+def _cast(params, spec: DreamSpec):
+    """The weights in the network's arithmetic (a no-op for float32)."""
+    return jax.tree.map(lambda a: a.astype(spec.precision), params)
+
+
+def _frame_key(key: jax.Array, values) -> jax.Array:
+    """The frame's randomness: the render's key folded with the frame's index."""
+    return jax.random.fold_in(key, values.frame_index)
+
+
+def _step_key(frame_key: jax.Array, octave, step) -> jax.Array:
+    return jax.random.fold_in(jax.random.fold_in(frame_key, octave), step)
+
+
+def _base(canvas: jax.Array, spec: DreamSpec) -> jax.Array:
+    """What the frame dreams: with supersampling the canvas is larger than the video,
+    and the dream runs on it shrunk to the video's size."""
+    return octaves.resize(canvas, (spec.height, spec.width))
+
+
+def _octave_start(base: jax.Array, previous: jax.Array | None, values, spec: DreamSpec, octave: int) -> jax.Array:
+    """The 2015 octave scheme: octave ``octave`` starts from the frame at its size plus
+    the *detail* dreamed at the octave before (dreamed minus that octave's own start),
+    carried up."""
+    scheduled, scale = spec.scheduled_octave_scale, values.octave_scale
+    here = octaves.base(base, spec.octave_shapes, octave, scheduled, scale)
+    if previous is None:
+        return here
+    detail = previous - octaves.base(base, spec.octave_shapes, octave - 1, scheduled, scale)
+    return here + octaves.carry_up(detail, here.shape[:2], scheduled, scale)
+
+
+def _ascent_step(params, image, opt_state, values, guides: dict, key, spec: DreamSpec):
     """One step: roll by a random jitter, take the gradient, roll it back, let the
     optimiser turn it into an update, clip to the pixel range."""
     shift = jax.random.randint(key, (2,), -values.jitter, values.jitter + 1)
@@ -180,35 +217,16 @@ def _ascent_step(params, image, opt_state, values, guides, key, *, spec: DreamSp
     return jnp.clip(optax.apply_updates(image, updates), low, high), opt_state
 
 
-def _ascend(params, image, values, guides, key, spec: DreamSpec) -> jax.Array:
-    """``values.iterations`` ascent steps on one octave."""
-    carry = (image, _optimizer(values, spec).init(image))
-
-    def step(i, carry):
-        return _ascent_step(params, *carry, values, guides, jax.random.fold_in(key, i), spec=spec)
-
-    if not spec.unroll_steps:
-        return jax.lax.fori_loop(0, values.iterations, step, carry)[0]
-    for i in range(spec.max_iterations):
-        active = i < values.iterations
-        carry = jax.tree.map(lambda new, old, active=active: jnp.where(active, new, old), step(i, carry), carry)
-    return carry[0]
-
-
-def _dream(params, canvas, values, guides, key, spec: DreamSpec) -> jax.Array:
-    """The 2015 octave scheme: dream the smallest octave, carry the dreamed *detail*
-    (dreamed minus the octave's base) up to the next size, and so on."""
-    scheduled, scale = spec.scheduled_octave_scale, values.octave_scale
-    bases = octaves.bases(canvas, spec.octave_shapes, scheduled, scale)
-    detail = jnp.zeros_like(bases[0])
-    for o, base in enumerate(bases):
-        image = base + (detail if o == 0 else octaves.carry_up(detail, base.shape[:2], scheduled, scale))
-        image = _ascend(params, image, values, guides, jax.random.fold_in(key, o), spec)
-        detail = image - base
-    return image
-
-
-# ---- the frame ---------------------------------------------------------------------------
+def _finish(canvas: jax.Array, dreamed: jax.Array, values, frame_key, spec: DreamSpec):
+    """Blend the dream in, add it to the (possibly supersampled) canvas and move the
+    camera: (the next frame's canvas, this frame as uint8 RGB)."""
+    base = _base(canvas, spec)
+    # Blending as a weighted sum is exact at blend 1: the 2015 dream, bit for bit.
+    dreamed = values.blend * dreamed + (1 - values.blend) * base
+    # With supersampling the dream's detail is added back at full resolution, where the
+    # camera's resampling blurs it S times less.
+    canvas = dreamed if spec.supersample == 1 else canvas + octaves.resize(dreamed - base, canvas.shape[:2])
+    return _move_camera(canvas, values, frame_key, spec), images.canvas_to_rgb(dreamed)
 
 
 def _move_camera(canvas: jax.Array, values, frame_key: jax.Array, spec: DreamSpec) -> jax.Array:
@@ -220,8 +238,12 @@ def _move_camera(canvas: jax.Array, values, frame_key: jax.Array, spec: DreamSpe
                        jax.random.fold_in(frame_key, _CAMERA_STREAM), spec.noise_amplitude)
 
 
+# ---- the whole frame as one program ------------------------------------------------------
+
+
 def dream_frame(params, canvas: jax.Array, values, key: jax.Array, guides: tuple = (), *, spec: DreamSpec):
-    """One frame: dream the canvas, then move the camera.
+    """One frame as one pure function: dream the canvas, then move the camera. The
+    ascent steps are a ``lax.fori_loop`` over the frame's iteration count.
 
     Args:
       params: the network's weights (``net.params``).
@@ -234,17 +256,70 @@ def dream_frame(params, canvas: jax.Array, values, key: jax.Array, guides: tuple
     Returns:
       (the next frame's canvas, this frame as uint8 RGB (H, W, 3)).
     """
-    key = jax.random.fold_in(key, values.frame_index)
-    params = jax.tree.map(lambda a: a.astype(spec.precision), params)  # no-op for float32
+    frame_key = _frame_key(key, values)
+    params = _cast(params, spec)
     guide_of = dict(zip(spec.guide_indices, guides))
-    # With supersampling the canvas is larger than the video: the dream runs on it
-    # shrunk to the video's size, and its detail is added back at full resolution, where
-    # the camera's resampling blurs it S times less.
-    base = octaves.resize(canvas, (spec.height, spec.width))
-    # Blending as a weighted sum is exact at blend 1: the 2015 dream, bit for bit.
-    dreamed = values.blend * _dream(params, base, values, guide_of, key, spec) + (1 - values.blend) * base
-    canvas = dreamed if spec.supersample == 1 else canvas + octaves.resize(dreamed - base, canvas.shape[:2])
-    return _move_camera(canvas, values, key, spec), images.canvas_to_rgb(dreamed)
+    base = _base(canvas, spec)
+    image = None
+    for octave in range(len(spec.octave_shapes)):
+        image = _octave_start(base, image, values, spec, octave)
+
+        def step(i, carry, octave=octave):
+            return _ascent_step(params, *carry, values, guide_of, _step_key(frame_key, octave, i), spec)
+
+        image = jax.lax.fori_loop(0, values.iterations, step, (image, _optimizer(values, spec).init(image)))[0]
+    return _finish(canvas, image, values, frame_key, spec)
+
+
+_whole_frame = jax.jit(dream_frame, static_argnames="spec", donate_argnames="canvas")
+
+
+# ---- the frame as host-queued steps --------------------------------------------------------
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "octave"))
+def _enter_octave(canvas, previous, values, *, spec: DreamSpec, octave: int):
+    """The picture octave ``octave`` starts from, and its optimiser state."""
+    image = _octave_start(_base(canvas, spec), previous, values, spec, octave)
+    return image, _optimizer(values, spec).init(image)
+
+
+@functools.partial(jax.jit, static_argnames="spec", donate_argnames=("image", "opt_state"))
+def _queued_step(params, image, opt_state, values, guides: tuple, key, octave, step, *, spec: DreamSpec):
+    """Ascent step ``step`` of octave ``octave``: one program per octave size, whatever
+    the step, octave index or frame (they are data)."""
+    guide_of = dict(zip(spec.guide_indices, guides))
+    key = _step_key(_frame_key(key, values), octave, step)
+    return _ascent_step(_cast(params, spec), image, opt_state, values, guide_of, key, spec)
+
+
+@functools.partial(jax.jit, static_argnames="spec", donate_argnames="canvas")
+def _leave_frame(canvas, dreamed, values, key, *, spec: DreamSpec):
+    return _finish(canvas, dreamed, values, _frame_key(key, values), spec)
+
+
+def _queued_frame(params, canvas, values, key, guides, spec: DreamSpec):
+    """:func:`dream_frame`'s frame as a queue of calls: nothing here waits for the device."""
+    steps = int(values.iterations)  # the plan's values live on the host
+    values = jax.device_put(values)  # once, for every call of the frame
+    image = None
+    for octave in range(len(spec.octave_shapes)):
+        image, opt_state = _enter_octave(canvas, image, values, spec=spec, octave=octave)
+        for i in range(steps):
+            image, opt_state = _queued_step(params, image, opt_state, values, tuple(guides), key, np.int32(octave),
+                                            np.int32(i), spec=spec)
+    return _leave_frame(canvas, image, values, key, spec=spec)
+
+
+# ---- the frame step --------------------------------------------------------------------
+
+
+def frame_step(params, canvas: jax.Array, values, key: jax.Array, guides: tuple = (), *, spec: DreamSpec):
+    """One frame, in the form ``spec`` chooses; arguments and results as
+    :func:`dream_frame`. Returns at once: the results are computed asynchronously."""
+    if spec.host_steps:
+        return _queued_frame(params, canvas, values, key, guides, spec)
+    return _whole_frame(params, canvas, values, key, tuple(guides), spec=spec)
 
 
 def move_frame(params, canvas: jax.Array, values, key: jax.Array, guides: tuple = (), *, spec: DreamSpec):
@@ -252,12 +327,50 @@ def move_frame(params, canvas: jax.Array, values, key: jax.Array, guides: tuple 
     dreamed picture on, and the frame shows it as it is. Same arguments and results as
     :func:`dream_frame`."""
     del params, guides
-    key = jax.random.fold_in(key, values.frame_index)
-    shown = images.canvas_to_rgb(octaves.resize(canvas, (spec.height, spec.width)))
-    return _move_camera(canvas, values, key, spec), shown
+    shown = images.canvas_to_rgb(_base(canvas, spec))
+    return _move_camera(canvas, values, _frame_key(key, values), spec), shown
 
 
-# The compiled forms. ``spec`` is static: a new spec (size, octaves, objectives...)
-# compiles a new program, and JAX keeps the programs it compiled. The canvas is donated.
-frame_step = jax.jit(dream_frame, static_argnames="spec", donate_argnames="canvas")
 move_step = jax.jit(move_frame, static_argnames="spec", donate_argnames="canvas")
+
+
+# ---- compiling ahead -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """One of the compiled programs a frame runs, lowered for a render's arguments."""
+
+    name: str
+    lowered: jax.stages.Lowered
+    calls_per_frame: int  # at the render's largest iteration count
+
+
+def frame_programs(params, canvas, values, key, guides: tuple = (), *, spec: DreamSpec, move: bool = False) -> list[Program]:
+    """Every program a dreamed frame of ``spec`` runs (and, with ``move``, the camera-only
+    frame of a cadence), lowered for these arguments (``canvas`` may be a
+    ``jax.ShapeDtypeStruct``)."""
+    guides = tuple(guides)
+    programs = []
+    if move:
+        programs.append(Program("move", move_step.lower(params, canvas, values, key, guides, spec=spec), 0))
+    if not spec.host_steps:
+        return [Program("frame", _whole_frame.lower(params, canvas, values, key, guides, spec=spec), 1), *programs]
+    values = jax.device_put(values)
+    index = np.int32(0)
+    image = None
+    for octave, (h, w) in enumerate(spec.octave_shapes):
+        enter = functools.partial(_enter_octave, spec=spec, octave=octave)
+        programs.append(Program(f"octave {w}x{h}", _enter_octave.lower(canvas, image, values, spec=spec, octave=octave), 1))
+        image, opt_state = jax.eval_shape(enter, canvas, image, values)
+        step = _queued_step.lower(params, image, opt_state, values, guides, key, index, index, spec=spec)
+        programs.append(Program(f"ascent step {w}x{h}", step, spec.max_iterations))
+    programs.append(Program("camera", _leave_frame.lower(canvas, image, values, key, spec=spec), 1))
+    return programs
+
+
+def compile_programs(programs: list[Program]) -> list[jax.stages.Compiled]:
+    """Compile ``programs``; JAX keeps what it compiled, and a frame's calls find it.
+    (One after another: XLA already keeps two cores busy compiling one, and compiling
+    them side by side in threads was no faster.)"""
+    return [program.lowered.compile() for program in programs]

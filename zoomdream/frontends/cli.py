@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from zoomdream import timeline
 from zoomdream.errors import ConfigError
 from zoomdream.frontends import planview
 from zoomdream.io import lock, outputs
@@ -90,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="render nothing: print the schedule at its keyframes and layer changes; with FILE, "
                    "write every per-frame value as JSON (FILE.json), or a plot of the curves and the JSON "
                    "beside it (FILE.png)")
+    p.add_argument("--timeline", metavar="FILE", help="also write where the render's time went to FILE as JSON: "
+                   "compiling, and for every frame queueing, waiting, encoding, PNG files and checkpoints, with "
+                   "the CPU time of each thread and of ffmpeg")
     p.add_argument("--list-presets", action="store_true", help="list the bundled presets and exit")
     p.add_argument("--list-layers", action="store_true", help="print the layer table and exit")
     p.add_argument("--list-keys", action="store_true", help="print every preset key with its default and exit")
@@ -156,11 +160,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def _write_timeline(path: str | None) -> None:
+    if not path:
+        return
+    try:
+        timeline.write(path)
+    except OSError as exc:
+        print(f"zoomdream: could not write the timeline {path}: {exc.strerror or exc}", file=sys.stderr)
+
+
 def _render(args: argparse.Namespace) -> int:
     overrides = dict(config_lib.parse_assignment(s) for s in args.set)
     if args.plan is not None:
         return _plan(args, overrides)
     progress = not args.quiet
+    if args.timeline:
+        timeline.start()
     try:
         if args.assemble:
             with lock.output_lock(Path(args.assemble)):
@@ -184,6 +199,8 @@ def _render(args: argparse.Namespace) -> int:
         raise ConfigError(str(exc)) from None
     except OSError as exc:  # outside a render loop, e.g. --assemble on a damaged folder
         raise RenderError(str(exc)) from None
+    finally:
+        _write_timeline(args.timeline)
     if result.interrupted and result.frames == 0 and result.first_frame == 0:
         print("zoomdream: interrupted before the first frame; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -75,10 +75,10 @@ def dream_gallery(
     parsed = [objectives.parse(spec, "objective") for spec in objective_specs]
     if any(o.kind == "guide" for o in parsed):
         raise ValueError("dream_gallery does not take guide objectives")
-    # The compiled-loop form: a gallery dreams few frames, so a small program that
-    # compiles in seconds beats the unrolled one that runs faster on a CPU.
+    # The whole-frame form with depth pruning: a gallery's layers range from conv2 to
+    # inception_4e, and this form runs each picture's network no deeper than its layer.
     octave_scale = float(default_values([]).octave_scale)  # the presets' default
-    spec = step.DreamSpec.create(height, width, octaves, octave_scale, parsed, max_iterations=iterations, unroll_steps=False,
+    spec = step.DreamSpec.create(height, width, octaves, octave_scale, parsed, max_iterations=iterations, host_steps=False,
                                  prune_depth=True)
     column = {o: i for i, o in enumerate(spec.objectives)}
     if start is None:

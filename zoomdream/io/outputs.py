@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoomdream import timeline
 from zoomdream.errors import ConfigError
 from zoomdream.io import images, parts, video
 
@@ -36,6 +37,8 @@ STILL_SUFFIXES = (".png", ".jpg", ".jpeg")
 class Sink:
     """What the render loop does with frames. Every method has a do-nothing default, so a
     sink implements only what it needs."""
+
+    name = "output"  # what its work is called in a --timeline
 
     def write(self, k: int, frame: np.ndarray) -> None:
         """Take frame ``k`` (uint8 RGB)."""
@@ -119,6 +122,8 @@ class Mp4Output(Sink):
     arrives, so a render that fails or stops before it leaves nothing behind; it also
     holds ``latest.png``."""
 
+    name = "mp4"
+
     def __init__(self, output: Path, manifest: parts.Manifest, start_frame: int, key_data: np.ndarray,
                  replace_parts: bool = False, keep: frozenset[int] = frozenset(), checkpoint_floor: int = 0):
         """``keep``: segments that are on disk and intact, which a render that starts over
@@ -155,7 +160,8 @@ class Mp4Output(Sink):
         if self.manifest.segment_frames is None:
             self._choose_segment_frames(k)
         index = k // self.manifest.segment_frames if self.manifest.segment_frames else 0
-        self._latest.write(k, frame)
+        with timeline.span(f"write {self._latest.name}", k):
+            self._latest.write(k, frame)
         if self._writer is not None and index != self._writer_index:
             self._close_segment()  # (a segment ends at its boundary even when no checkpoint is due)
         if index in self.keep:
@@ -269,6 +275,8 @@ def assemble(output: Path, frames: int | None = None) -> Path:
 class GifOutput(Sink):
     """A looping GIF, written to a temporary name and renamed when complete."""
 
+    name = "gif"
+
     def __init__(self, output: Path, width: int, height: int, fps: float):
         self.output = output
         self._size, self._fps = (width, height), fps
@@ -300,6 +308,8 @@ def _discard(writer: video.FrameWriter | None) -> None:
 class StillOutput(Sink):
     """One dreamed picture."""
 
+    name = "picture"
+
     def __init__(self, output: Path):
         self.output = output
 
@@ -310,6 +320,8 @@ class StillOutput(Sink):
 class FrameFiles(Sink):
     """Every frame also as ``frame_00001.png``... (numbered from 1, with enough digits for
     ``total`` frames, so that the files sort in order)."""
+
+    name = "png frames"
 
     def __init__(self, folder: str | Path, total: int):
         self.folder = Path(folder)
@@ -336,6 +348,8 @@ class LatestPicture(Sink):
     """``latest.png`` in the parts folder, replaced every few seconds during a render so a
     notebook or an image viewer can watch it."""
 
+    name = "latest.png"
+
     def __init__(self, folder: Path, every_seconds: float = 3.0):
         self.path = folder / parts.LATEST
         self.every = every_seconds
@@ -359,6 +373,8 @@ class LatestPicture(Sink):
 
 class FrameCallback(Sink):
     """A user's ``on_frame(index, rgb_uint8)``."""
+
+    name = "on_frame"
 
     def __init__(self, on_frame: Callable[[int, np.ndarray], None]):
         self.on_frame = on_frame
