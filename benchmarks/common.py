@@ -71,11 +71,10 @@ def compiled_step(spec, net, canvas, values, key):
     from zoomdream.dream import host_memory, step
 
     host_memory.keep_freed_memory()
-    programs = step.frame_programs(net.params, canvas, values, key, spec=spec)
-    compiled = step.compile_programs(programs)
-    counts = [(c.cost_analysis() or {}).get("flops") for c in compiled]
-    flops = sum(n * p.calls_per_frame for n, p in zip(counts, programs)) if all(counts) else None
-    return functools.partial(step.frame_step, spec=spec), compiled, flops
+    compiled = step.compile_programs(step.frame_programs(net.params, canvas, values, key, spec=spec))
+    counts = [((c.cost_analysis() or {}).get("flops"), p.calls_per_frame) for p, c in compiled]
+    flops = sum(n * calls for n, calls in counts) if all(n for n, _ in counts) else None
+    return functools.partial(step.frame_step, spec=spec), [c for _, c in compiled], flops
 
 
 def timed(fn, *args):

@@ -55,7 +55,7 @@ def test_cli_renders_an_mp4_with_the_right_frames_and_size(tmp_path):
     spans = {(e["name"], e.get("frame")) for e in record["events"]}
     for k in range(6):
         assert {("queue frame", k), ("wait for frame", k), ("write mp4", k), ("write png frames", k)} <= spans
-    compiled = next(e for e in record["events"] if e["name"] == "compile")
+    compiled = next(e for e in record["events"] if e["name"] == "trace and compile")
     first_wait = next(e for e in record["events"] if e["name"] == "wait for frame")
     assert 0 < compiled["start_s"] + compiled["seconds"] <= first_wait["start_s"]
     assert record["children_cpu_s"]["user"] > 0 and sum(record["threads_cpu_s"].values()) > 0

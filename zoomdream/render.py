@@ -285,12 +285,10 @@ def _compile(job: _Job, example: tuple, progress: bool) -> float:
     cache.enable()
     began = time.perf_counter()
     # (dream.cadence > 1: the frames between only move, with a program of their own.)
-    with timeline.span("trace and lower"):
-        programs = step.frame_programs(*example, spec=job.spec, move=not job.plan.dreamed.all())
-    with timeline.span("compile"):
-        compiled = step.compile_programs(programs)
+    with timeline.span("trace and compile"):
+        compiled = step.compile_programs(step.frame_programs(*example, spec=job.spec, move=not job.plan.dreamed.all()))
     if large:
-        _say(cost.memory_line(compiled), True)
+        _say(cost.memory_line([c for _, c in compiled]), True)
     return time.perf_counter() - began
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Iterable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -346,31 +347,31 @@ class Program:
     calls_per_frame: int  # at the render's largest iteration count
 
 
-def frame_programs(params, canvas, values, key, guides: tuple = (), *, spec: DreamSpec, move: bool = False) -> list[Program]:
+def frame_programs(params, canvas, values, key, guides: tuple = (), *, spec: DreamSpec,
+                   move: bool = False) -> Iterator[Program]:
     """Every program a dreamed frame of ``spec`` runs (and, with ``move``, the camera-only
     frame of a cadence), lowered for these arguments (``canvas`` may be a
-    ``jax.ShapeDtypeStruct``)."""
+    ``jax.ShapeDtypeStruct``) one by one as they are asked for."""
     guides = tuple(guides)
-    programs = []
     if move:
-        programs.append(Program("move", move_step.lower(params, canvas, values, key, guides, spec=spec), 0))
+        yield Program("move", move_step.lower(params, canvas, values, key, guides, spec=spec), 0)
     if not spec.host_steps:
-        return [Program("frame", _whole_frame.lower(params, canvas, values, key, guides, spec=spec), 1), *programs]
+        yield Program("frame", _whole_frame.lower(params, canvas, values, key, guides, spec=spec), 1)
+        return
     values = jax.device_put(values)
     index = np.int32(0)
     image = None
     for octave, (h, w) in enumerate(spec.octave_shapes):
         enter = functools.partial(_enter_octave, spec=spec, octave=octave)
-        programs.append(Program(f"octave {w}x{h}", _enter_octave.lower(canvas, image, values, spec=spec, octave=octave), 1))
+        yield Program(f"octave {w}x{h}", _enter_octave.lower(canvas, image, values, spec=spec, octave=octave), 1)
         image, opt_state = jax.eval_shape(enter, canvas, image, values)
         step = _queued_step.lower(params, image, opt_state, values, guides, key, index, index, spec=spec)
-        programs.append(Program(f"ascent step {w}x{h}", step, spec.max_iterations))
-    programs.append(Program("camera", _leave_frame.lower(canvas, image, values, key, spec=spec), 1))
-    return programs
+        yield Program(f"ascent step {w}x{h}", step, spec.max_iterations)
+    yield Program("camera", _leave_frame.lower(canvas, image, values, key, spec=spec), 1)
 
 
-def compile_programs(programs: list[Program]) -> list[jax.stages.Compiled]:
+def compile_programs(programs: Iterable[Program]) -> list[tuple[Program, jax.stages.Compiled]]:
     """Compile ``programs``; JAX keeps what it compiled, and a frame's calls find it.
-    (One after another: XLA already keeps two cores busy compiling one, and compiling
-    them side by side in threads was no faster.)"""
-    return [program.lowered.compile() for program in programs]
+    (One at a time: XLA keeps two cores busy compiling one, and neither compiling
+    several side by side nor tracing the next while one compiles was faster.)"""
+    return [(program, program.lowered.compile()) for program in programs]
