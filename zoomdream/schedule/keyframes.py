@@ -29,7 +29,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.interpolate import PchipInterpolator
 
 from zoomdream.errors import ConfigError
 from zoomdream.schedule import expressions
@@ -119,6 +118,10 @@ def _interpolate(keys: tuple[Keyframe, ...], t: np.ndarray, fps: float) -> np.nd
     out = np.where(smooth, v0 + (v1 - v0) * u * u * (3 - 2 * u), out)
     cubic = modes == INTERPOLATIONS.index("cubic")
     if cubic.any():
+        # Imported here: scipy.interpolate takes half a second to import, and only cubic
+        # keyframes need it.
+        from scipy.interpolate import PchipInterpolator
+
         distinct = np.concatenate([[True], np.diff(times) > 0])  # PCHIP needs increasing times
         out = np.where(cubic, PchipInterpolator(times[distinct], values[distinct])(np.clip(t, times[0], times[-1])), out)
     # Before the first keyframe its value holds; after the last, the last value.
