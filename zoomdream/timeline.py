@@ -79,7 +79,11 @@ def write(path: str | Path) -> None:
         "threads_cpu_s": _threads_cpu(),
         "events": _events,
     }
-    Path(path).write_text(json.dumps(record, indent=0) + "\n")
+    # Through a temporary file, so that a kill mid-write leaves no half-written record.
+    path = Path(path)
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(json.dumps(record, indent=0) + "\n")
+    partial.replace(path)
 
 
 def _threads_cpu() -> dict[str, float]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -160,6 +161,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def _check_timeline_path(path: Path) -> None:
+    """Refuse, before rendering, a --timeline that could not be written at the end."""
+    folder = path.resolve().parent
+    if path.is_dir():
+        raise ConfigError(f"--timeline {str(path)!r} is a folder; name a file")
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise ConfigError(f"--timeline {str(path)!r}: its folder does not exist or cannot be written")
+
+
 def _write_timeline(path: str | None) -> None:
     if not path:
         return
@@ -175,6 +185,7 @@ def _render(args: argparse.Namespace) -> int:
         return _plan(args, overrides)
     progress = not args.quiet
     if args.timeline:
+        _check_timeline_path(Path(args.timeline))
         timeline.start()
     try:
         if args.assemble:
