@@ -14,7 +14,7 @@ A frame runs in one of two forms, chosen by ``spec.host_steps``:
   so the host never waits for the device inside a frame; each step runs as a top-level
   program (the fast form of XLA:CPU), and a render compiles one ascent step per octave
   size instead of every step of every octave (4 network programs instead of 40 for the
-  2015 settings: about 4x less compiling, the same speed).
+  2015 settings: about 3x less compiling, the same speed).
 * **whole** (GPU, TPU): the frame is one program, its steps a ``lax.fori_loop``.
 
 Both are built from the same pure pieces below, and dream the same frame.
