@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import resource
@@ -65,18 +66,15 @@ def one_frame(width: int, height: int, octaves: int, iterations: int, layer: str
 
 
 def compiled_step(spec, net, canvas, values, key):
-    """The frame step compiled for these arguments as the render compiles it: (the
-    compiled frame, called as ``frame(params, canvas, values, key)``, its compiled
-    programs, XLA's FLOPs per frame or None)."""
+    """The frame step compiled for these arguments as the render compiles it: (the frame
+    step to call without ``spec``, its compiled programs, XLA's FLOPs per frame or None)."""
     from zoomdream.dream import host_memory, step
 
     host_memory.keep_freed_memory()
-    programs = step.frame_programs(net.params, canvas, values, key, spec=spec)
-    frame = step.compile_frame(programs, spec)
-    compiled = [frame.compiled[p.kind, p.octave] for p in programs]
-    counts = [(c.cost_analysis() or {}).get("flops") for c in compiled]
-    flops = sum(n * p.calls_per_frame for n, p in zip(counts, programs)) if all(counts) else None
-    return frame, compiled, flops
+    compiled = step.compile_programs(step.frame_programs(net.params, canvas, values, key, spec=spec))
+    counts = [((c.cost_analysis() or {}).get("flops"), p.calls_per_frame) for p, c in compiled]
+    flops = sum(n * calls for n, calls in counts) if all(n for n, _ in counts) else None
+    return functools.partial(step.frame_step, spec=spec), [c for _, c in compiled], flops
 
 
 def timed(fn, *args):

@@ -321,32 +321,3 @@ def test_help_explains(capsys):
                  "--list-presets", "--list-layers", "--overwrite", "--resume", "--from", "--assemble", "--preview",
                  "--audio", "--checkpoint-every", "--plan", "examples:"):
         assert flag in out
-
-
-def test_a_second_render_loads_its_compiled_programs_and_renders_the_same(tmp_path, net, monkeypatch):
-    """zoomdream's program store: the second render of the same shape traces and
-    compiles nothing (every program comes whole from the store) and makes the same
-    frames; a store whose files are damaged only costs a compile."""
-    monkeypatch.setenv("ZOOMDREAM_CACHE_DIR", str(tmp_path / "cache"))
-    render_module = sys.modules["zoomdream.render"]  # (zoomdream.render is the function)
-
-    def frames(name):
-        got = []
-        zoomdream.render("classic-zoom", tmp_path / name, frames=3, size="64x64", layer="inception_3a/output",
-                         overrides=QUICK_OVERRIDES, progress=False, net=net, on_frame=lambda k, f: got.append(f))
-        return np.stack(got)
-
-    first = frames("a.mp4")
-    stored = sorted((tmp_path / "cache" / "programs").glob("*.program"))
-    assert len(stored) == 5  # two octaves (enter, step), the camera
-
-    def no_lowering(self, spec):
-        raise AssertionError(f"{self.name} was traced again")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(render_module.step.Program, "lower", no_lowering)
-        np.testing.assert_array_equal(frames("b.mp4"), first)
-    for path in stored:
-        path.write_bytes(path.read_bytes()[:100])  # cut short, as by a full disk
-    np.testing.assert_array_equal(frames("c.mp4"), first)
-    assert all(path.stat().st_size > 100 for path in stored)  # compiled again and kept

@@ -272,10 +272,10 @@ class _StopRequest:
 # ---- the loop ------------------------------------------------------------------------------
 
 
-def _compile(job: _Job, example: tuple, progress: bool) -> tuple[step.CompiledFrame, float]:
-    """Compile the frame's programs before the loop, so that the progress bar measures
-    frames, or load them as an earlier run compiled them. A large canvas has its cost said
-    first. Returns the compiled frame and the seconds this took."""
+def _compile(job: _Job, example: tuple, progress: bool) -> float:
+    """Compile the frame step for ``example`` arguments before the loop, so that the
+    progress bar measures frames; JAX keeps the program, and the loop's calls find it.
+    A large canvas has its cost said first. Returns the seconds compiling took."""
     large = cost.is_large(job.spec)
     if large:
         _say(cost.frame_cost_line(job.spec, example, job.plan.frames - job.start), True)
@@ -284,13 +284,12 @@ def _compile(job: _Job, example: tuple, progress: bool) -> tuple[step.CompiledFr
     _say(f"compiling the frame step once for this render (octaves {octaves}){where} ...", progress)
     cache.enable()
     began = time.perf_counter()
+    # (dream.cadence > 1: the frames between only move, with a program of their own.)
     with timeline.span("trace and compile"):
-        # (dream.cadence > 1: the frames between only move, with a program of their own.)
-        programs = step.frame_programs(*example, spec=job.spec, move=not job.plan.dreamed.all())
-        compiled = step.compile_frame(programs, job.spec, keep=cache.program_store())
+        compiled = step.compile_programs(step.frame_programs(*example, spec=job.spec, move=not job.plan.dreamed.all()))
     if large:
-        _say(cost.memory_line(list(compiled.compiled.values())), True)
-    return compiled, time.perf_counter() - began
+        _say(cost.memory_line([c for _, c in compiled]), True)
+    return time.perf_counter() - began
 
 
 def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | None) -> RenderResult:
@@ -309,11 +308,9 @@ def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | 
 
     stop = _StopRequest()
     with stop.on_sigint():
-        if job.start < plan.frames:
-            frame_step, compile_seconds = _compile(job, (net.params, canvas, plan.values.at(job.start), key, guides),
-                                                   progress)
-        else:
-            frame_step, compile_seconds = None, 0.0  # (a resume of a finished render: it only assembles)
+        # (A resume of a finished render has no frame left to compile for: it assembles.)
+        compile_seconds = (_compile(job, (net.params, canvas, plan.values.at(job.start), key, guides), progress)
+                           if job.start < plan.frames else 0.0)
         bar = tqdm(total=plan.frames, initial=job.start, unit="frame", desc=job.config.name, disable=not progress,
                    dynamic_ncols=True)
         done = job.start  # frames of the video finished, counted from its frame 0
@@ -349,9 +346,9 @@ def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | 
                     if stop.requested:
                         interrupted = True
                         break
-                    run = frame_step if plan.dreamed[k] else frame_step.move
+                    run = step.frame_step if plan.dreamed[k] else step.move_step
                     with timeline.span("queue frame", k):
-                        canvas, frame = run(net.params, canvas, plan.values.at(k), key, guides)
+                        canvas, frame = run(net.params, canvas, plan.values.at(k), key, guides, spec=spec)
                     # The next call donates this canvas, so a checkpoint copies it out now.
                     if any(s.checkpoint_due(k + 1) for s in sinks):
                         with timeline.span("copy canvas for checkpoint", k):

@@ -50,7 +50,7 @@ def flops_per_frame(spec, params, values, key, guides=()) -> float | None:
     canvas = jax.ShapeDtypeStruct(small.canvas_shape, jax.numpy.float32)
     flops = 0.0
     for program in frame_programs(params, canvas, values, key, guides, spec=small):
-        counted = (program.lower(small).cost_analysis() or {}).get("flops")
+        counted = (program.lowered.cost_analysis() or {}).get("flops")
         if not counted:
             return None
         flops += float(counted) * program.calls_per_frame

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Iterable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -299,19 +299,17 @@ def _leave_frame(canvas, dreamed, values, key, *, spec: DreamSpec):
     return _finish(canvas, dreamed, values, _frame_key(key, values), spec)
 
 
-def _queued_frame(program: Callable, params, canvas, values, key, guides, spec: DreamSpec):
-    """:func:`dream_frame`'s frame as a queue of calls: nothing here waits for the device.
-    ``program(kind, octave)`` gives the callable of each program (see :data:`JITTED`)."""
+def _queued_frame(params, canvas, values, key, guides, spec: DreamSpec):
+    """:func:`dream_frame`'s frame as a queue of calls: nothing here waits for the device."""
     steps = int(values.iterations)  # the plan's values live on the host
     values = jax.device_put(values)  # once, for every call of the frame
-    guides = tuple(guides)
     image = None
     for octave in range(len(spec.octave_shapes)):
-        image, opt_state = program("enter", octave)(canvas, image, values)
-        ascend = program("step", octave)
+        image, opt_state = _enter_octave(canvas, image, values, spec=spec, octave=octave)
         for i in range(steps):
-            image, opt_state = ascend(params, image, opt_state, values, guides, key, np.int32(octave), np.int32(i))
-    return program("leave", None)(canvas, image, values, key)
+            image, opt_state = _queued_step(params, image, opt_state, values, tuple(guides), key, np.int32(octave),
+                                            np.int32(i), spec=spec)
+    return _leave_frame(canvas, image, values, key, spec=spec)
 
 
 # ---- the frame step --------------------------------------------------------------------
@@ -319,11 +317,9 @@ def _queued_frame(program: Callable, params, canvas, values, key, guides, spec: 
 
 def frame_step(params, canvas: jax.Array, values, key: jax.Array, guides: tuple = (), *, spec: DreamSpec):
     """One frame, in the form ``spec`` chooses; arguments and results as
-    :func:`dream_frame`. Returns at once: the results are computed asynchronously.
-    (Compiles what it needs on first use; a render compiles ahead, see
-    :func:`compile_frame`.)"""
+    :func:`dream_frame`. Returns at once: the results are computed asynchronously."""
     if spec.host_steps:
-        return _queued_frame(functools.partial(_jitted, spec), params, canvas, values, key, guides, spec)
+        return _queued_frame(params, canvas, values, key, guides, spec)
     return _whole_frame(params, canvas, values, key, tuple(guides), spec=spec)
 
 
@@ -339,87 +335,43 @@ def move_frame(params, canvas: jax.Array, values, key: jax.Array, guides: tuple 
 move_step = jax.jit(move_frame, static_argnames="spec", donate_argnames="canvas")
 
 
-# ---- the programs, and compiling them ahead ------------------------------------------------
-
-# A frame's programs by kind: their jitted functions and static arguments besides the spec.
-JITTED = {"enter": _enter_octave, "step": _queued_step, "leave": _leave_frame, "whole": _whole_frame, "move": move_step}
-
-
-def _static(spec: DreamSpec, kind: str, octave: int | None) -> dict:
-    return {"spec": spec} if kind != "enter" else {"spec": spec, "octave": octave}
-
-
-def _jitted(spec: DreamSpec, kind: str, octave: int | None) -> Callable:
-    return functools.partial(JITTED[kind], **_static(spec, kind, octave))
+# ---- compiling ahead -----------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
 class Program:
-    """One of the programs a render's frames run, with example arguments to lower it."""
+    """One of the compiled programs a frame runs, lowered for a render's arguments."""
 
-    kind: str  # a key of JITTED
-    octave: int | None  # which octave's ("enter" and "step")
-    args: tuple  # arrays or jax.ShapeDtypeStructs
+    name: str
+    lowered: jax.stages.Lowered
     calls_per_frame: int  # at the render's largest iteration count
-    name: str  # for people
-
-    def lower(self, spec: DreamSpec) -> jax.stages.Lowered:
-        return JITTED[self.kind].lower(*self.args, **_static(spec, self.kind, self.octave))
 
 
 def frame_programs(params, canvas, values, key, guides: tuple = (), *, spec: DreamSpec,
-                   move: bool = False) -> list[Program]:
+                   move: bool = False) -> Iterator[Program]:
     """Every program a dreamed frame of ``spec`` runs (and, with ``move``, the camera-only
-    frame of a cadence), with arguments of the shapes they are called with (``canvas``
-    may be a ``jax.ShapeDtypeStruct``). Nothing is traced but the small programs that
-    enter an octave."""
+    frame of a cadence), lowered for these arguments (``canvas`` may be a
+    ``jax.ShapeDtypeStruct``) one by one as they are asked for."""
     guides = tuple(guides)
-    programs = [Program("move", None, (params, canvas, values, key, guides), 0, "camera only")] if move else []
+    if move:
+        yield Program("move", move_step.lower(params, canvas, values, key, guides, spec=spec), 0)
     if not spec.host_steps:
-        return [Program("whole", None, (params, canvas, values, key, guides), 1, "frame"), *programs]
+        yield Program("frame", _whole_frame.lower(params, canvas, values, key, guides, spec=spec), 1)
+        return
     values = jax.device_put(values)
     index = np.int32(0)
     image = None
     for octave, (h, w) in enumerate(spec.octave_shapes):
-        programs.append(Program("enter", octave, (canvas, image, values), 1, f"octave {w}x{h}"))
-        image, opt_state = jax.eval_shape(_jitted(spec, "enter", octave), canvas, image, values)
-        programs.append(Program("step", octave, (params, image, opt_state, values, guides, key, index, index),
-                                spec.max_iterations, f"ascent step {w}x{h}"))
-    programs.append(Program("leave", None, (canvas, image, values, key), 1, "camera"))
-    return programs
+        enter = functools.partial(_enter_octave, spec=spec, octave=octave)
+        yield Program(f"octave {w}x{h}", _enter_octave.lower(canvas, image, values, spec=spec, octave=octave), 1)
+        image, opt_state = jax.eval_shape(enter, canvas, image, values)
+        step = _queued_step.lower(params, image, opt_state, values, guides, key, index, index, spec=spec)
+        yield Program(f"ascent step {w}x{h}", step, spec.max_iterations)
+    yield Program("camera", _leave_frame.lower(canvas, image, values, key, spec=spec), 1)
 
 
-class CompiledFrame:
-    """A render's frame step as compiled programs, called directly: built by
-    :func:`compile_frame` before the first frame, so that the frame loop never compiles."""
-
-    def __init__(self, spec: DreamSpec, compiled: dict[tuple[str, int | None], jax.stages.Compiled]):
-        self.spec = spec
-        self.compiled = compiled
-
-    def __call__(self, params, canvas, values, key, guides: tuple = ()):
-        """A dreamed frame: (the next canvas, this frame as uint8 RGB), as :func:`frame_step`."""
-        if self.spec.host_steps:
-            return _queued_frame(lambda kind, octave: self.compiled[kind, octave], params, canvas, values, key, guides,
-                                 self.spec)
-        return self.compiled["whole", None](params, canvas, values, key, tuple(guides))
-
-    def move(self, params, canvas, values, key, guides: tuple = ()):
-        """A frame the camera alone makes (``dream.cadence``), as :func:`move_frame`."""
-        return self.compiled["move", None](params, canvas, values, key, tuple(guides))
-
-
-def compile_frame(programs: list[Program], spec: DreamSpec, keep=None) -> CompiledFrame:
-    """Compile ``programs`` (from :func:`frame_programs`), one at a time: XLA keeps two
-    cores busy compiling one, and neither compiling several side by side nor tracing the
-    next while one compiles was faster. ``keep``: a :class:`~zoomdream.dream.cache.ProgramStore`
-    that gives programs compiled by an earlier run, tracing and all, and keeps new ones."""
-    compiled = {}
-    for program in programs:
-        found = keep.load(program, spec) if keep is not None else None
-        if found is None:
-            found = program.lower(spec).compile()
-            if keep is not None:
-                keep.store(program, spec, found)
-        compiled[program.kind, program.octave] = found
-    return CompiledFrame(spec, compiled)
+def compile_programs(programs: Iterable[Program]) -> list[tuple[Program, jax.stages.Compiled]]:
+    """Compile ``programs``; JAX keeps what it compiled, and a frame's calls find it.
+    (One at a time: XLA keeps two cores busy compiling one, and neither compiling
+    several side by side nor tracing the next while one compiles was faster.)"""
+    return [(program, program.lowered.compile()) for program in programs]
