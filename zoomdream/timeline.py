@@ -1,8 +1,8 @@
 """Where a render's time goes: named spans on the host, for ``--timeline FILE``.
 
 Off by default, and then every call here is a cheap no-op. When a render is asked for a
-timeline, the render loop, the outputs and the compiler step mark what they do (queueing a
-frame, waiting for it, encoding, PNG files, checkpoints, compiling each program) as spans
+timeline, the render loop and the outputs mark what they do (compiling, and for each
+frame queueing, waiting for it, encoding, PNG files, checkpoints) as spans
 with the thread that did it, and :func:`write` saves them as JSON with the process's CPU
 time and that of its ffmpeg children, so that a reader can see which work shares the cores
 with the dream.
@@ -30,10 +30,6 @@ def start() -> None:
     _origin, _origin_epoch = time.perf_counter(), time.time()
 
 
-def active() -> bool:
-    return _events is not None
-
-
 @contextlib.contextmanager
 def span(name: str, frame: int | None = None):
     """Record the time the body takes as ``name`` (of frame ``frame``)."""
@@ -45,13 +41,6 @@ def span(name: str, frame: int | None = None):
         yield
     finally:
         _record(name, began, time.perf_counter(), frame)
-
-
-def mark(name: str, frame: int | None = None) -> None:
-    """Record an instant."""
-    if _events is not None:
-        now = time.perf_counter()
-        _record(name, now, now, frame)
 
 
 def _record(name: str, began: float, ended: float, frame: int | None) -> None:
