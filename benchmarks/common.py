@@ -68,13 +68,11 @@ def one_frame(width: int, height: int, octaves: int, iterations: int, layer: str
 def compiled_step(spec, net, canvas, values, key):
     """The frame step compiled for these arguments as the render compiles it: (the frame
     step to call without ``spec``, its compiled programs, XLA's FLOPs per frame or None)."""
-    from zoomdream.dream import host_memory, step
+    from zoomdream.dream import cost, host_memory, step
 
     host_memory.keep_freed_memory()
     compiled = step.compile_programs(step.frame_programs(net.params, canvas, values, key, spec=spec))
-    counts = [((c.cost_analysis() or {}).get("flops"), p.calls_per_frame) for p, c in compiled]
-    flops = sum(n * calls for n, calls in counts) if all(n for n, _ in counts) else None
-    return functools.partial(step.frame_step, spec=spec), [c for _, c in compiled], flops
+    return functools.partial(step.frame_step, spec=spec), [c for _, c in compiled], cost.frame_flops(compiled)
 
 
 def timed(fn, *args):

@@ -296,10 +296,12 @@ def test_a_rejected_render_leaves_nothing_that_blocks_the_corrected_one(capsys, 
 # ---- 8. a large render says what it will cost ------------------------------------------------------
 
 
-def test_a_large_canvas_says_its_cost_before_the_first_frame(capsys, tmp_path, monkeypatch, net):
+@pytest.mark.parametrize("octaves", [1, 2])  # one octave: a frame whose octave is the canvas itself
+def test_a_large_canvas_says_its_cost_before_the_first_frame(capsys, tmp_path, monkeypatch, net, octaves):
     monkeypatch.setattr(cost, "LARGE_PIXELS", 64 * 64)  # a small canvas stands for a large one
     seen = []
-    zoomdream.render("classic-zoom", tmp_path / "big.png", size="64x64", overrides=QUICK_OVERRIDES, net=net,
+    overrides = {**QUICK_OVERRIDES, "dream.octaves": octaves}
+    zoomdream.render("classic-zoom", tmp_path / "big.png", size="64x64", overrides=overrides, net=net,
                      progress=False, on_frame=lambda k, f: seen.append(capsys.readouterr().err))
     said = seen[0]
     assert "64x64 is a large canvas (0.0 megapixels)" in said and "TFLOP per frame" in said

@@ -48,13 +48,22 @@ def flops_per_frame(spec, params, values, key, guides=()) -> float | None:
                              len(spec.octave_shapes), _octave_scale(spec), spec.objectives, spec.max_iterations,
                              **{**options, "tile_size": 0, "host_steps": True})
     canvas = jax.ShapeDtypeStruct(small.canvas_shape, jax.numpy.float32)
+    flops = frame_flops([(p, p.lowered) for p in frame_programs(params, canvas, values, key, guides, spec=small)])
+    return flops * (spec.height * spec.width) / (small.height * small.width) if flops else None
+
+
+def frame_flops(programs: list) -> float | None:
+    """A frame's operations from ``(Program, lowered or compiled)`` pairs: each program's
+    count times its calls per frame; None if XLA cannot count them."""
     flops = 0.0
-    for program in frame_programs(params, canvas, values, key, guides, spec=small):
-        counted = (program.lowered.cost_analysis() or {}).get("flops")
-        if not counted:
+    for program, analysable in programs:
+        analysis = analysable.cost_analysis()
+        if analysis is None:
             return None
-        flops += float(counted) * program.calls_per_frame
-    return flops * (spec.height * spec.width) / (small.height * small.width)
+        # (A program that does nothing, such as entering an octave at the canvas's own
+        # size, has an empty analysis: no operations.)
+        flops += float(analysis.get("flops", 0.0)) * program.calls_per_frame
+    return flops or None
 
 
 def _octave_scale(spec) -> float:
