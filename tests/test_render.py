@@ -261,6 +261,7 @@ def errors_of(capsys, *args):
         (["-o", "movie.avi"], "zoomdream writes .mp4 or .gif videos, or .png/.jpg stills"),
         (["--input", "/no/such/photo.jpg", "-o", "{tmp}/x.png"], "image file '/no/such/photo.jpg' does not exist"),
         (["--set", "novalue"], "expected key=value"),
+        (["-o", "/proc/x.mp4"], "output folder '/proc'"),  # looks writable to root, takes no files
         (["--timeline", "/nonexistent-folder/t.json"], "--timeline '/nonexistent-folder/t.json': its folder does not exist"),
         (["--timeline", "{tmp}"], "is a folder; name a file"),
     ],

@@ -46,7 +46,11 @@ def output_lock(output: Path):
         yield
         return
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a folder that looks writable but takes no files (/proc, a read-only mount)
+            raise ConfigError(f"output folder {str(output.parent)!r} cannot be written: "
+                              f"{exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
