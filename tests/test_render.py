@@ -322,3 +322,32 @@ def test_help_explains(capsys):
                  "--list-presets", "--list-layers", "--overwrite", "--resume", "--from", "--assemble", "--preview",
                  "--audio", "--checkpoint-every", "--plan", "examples:"):
         assert flag in out
+
+
+def test_a_second_render_loads_its_traced_programs_and_dreams_the_same_frames(tmp_path, net, monkeypatch):
+    """A warm start traces nothing: every program of the frame comes from the store that
+    the first render filled, and the frames are the same."""
+    from zoomdream.dream import program_store
+
+    monkeypatch.setenv("ZOOMDREAM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(program_store, "_entries", {})
+    frames = {}
+
+    def keep(name):
+        return lambda k, frame: frames.setdefault(name, []).append(frame)
+
+    overrides = {**QUICK_OVERRIDES, "dream.cadence": 2}  # the camera-only program too
+    zoomdream.render("classic-zoom", tmp_path / "a.mp4", frames=3, size="64x64", overrides=overrides,
+                     progress=False, net=net, on_frame=keep("cold"))
+    stored = sorted(p.name.split("-")[0] for p in (tmp_path / "cache" / "programs").iterdir())
+    assert stored.count("ascent") == 2 and stored.count("octave") == 2 and "camera" in stored and "move" in stored
+
+    monkeypatch.setattr(program_store, "_entries", {})  # as in a new process
+
+    def traced(*args, **kwargs):
+        raise AssertionError("a warm start traced a program")
+
+    monkeypatch.setattr(jax.export, "export", traced)
+    zoomdream.render("classic-zoom", tmp_path / "b.mp4", frames=3, size="64x64", overrides=overrides,
+                     progress=False, net=net, on_frame=keep("warm"))
+    np.testing.assert_array_equal(np.stack(frames["warm"]), np.stack(frames["cold"]))

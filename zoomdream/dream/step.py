@@ -23,7 +23,6 @@ Both are built from the same pure pieces below, and dream the same frame.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Iterable, Iterator
 
 import jax
@@ -31,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from zoomdream.dream import ascent, camera, objectives, octaves
+from zoomdream.dream import ascent, camera, objectives, octaves, program_store
 from zoomdream.dream.objectives import Objective
 from zoomdream.io import images
 from zoomdream.network import googlenet
@@ -272,44 +271,75 @@ def dream_frame(params, canvas: jax.Array, values, key: jax.Array, guides: tuple
     return _finish(canvas, image, values, frame_key, spec)
 
 
-_whole_frame = jax.jit(dream_frame, static_argnames="spec", donate_argnames="canvas")
+def _whole_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
+    """:func:`dream_frame` as one program for ``args`` (params, canvas, values, key, guides)."""
+    return program_store.program("frame", dream_frame, args, statics={"spec": spec}, donate=(1,),
+                                 out_tree=lambda: _PAIR)
+
+
+_PAIR = jax.tree.structure((0, 0))  # what a frame's last program returns: (next canvas, frame)
 
 
 # ---- the frame as host-queued steps --------------------------------------------------------
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "octave"))
 def _enter_octave(canvas, previous, values, *, spec: DreamSpec, octave: int):
     """The picture octave ``octave`` starts from, and its optimiser state."""
     image = _octave_start(_base(canvas, spec), previous, values, spec, octave)
     return image, _optimizer(values, spec).init(image)
 
 
-@functools.partial(jax.jit, static_argnames="spec", donate_argnames=("image", "opt_state"))
 def _queued_step(params, image, opt_state, values, guides: tuple, key, octave, step, *, spec: DreamSpec):
-    """Ascent step ``step`` of octave ``octave``: one program per octave size, whatever
-    the step, octave index or frame (they are data)."""
+    """Ascent step ``step`` of octave ``octave``."""
     guide_of = dict(zip(spec.guide_indices, guides))
     key = _step_key(_frame_key(key, values), octave, step)
     return _ascent_step(_cast(params, spec), image, opt_state, values, guide_of, key, spec)
 
 
-@functools.partial(jax.jit, static_argnames="spec", donate_argnames="canvas")
 def _leave_frame(canvas, dreamed, values, key, *, spec: DreamSpec):
     return _finish(canvas, dreamed, values, _frame_key(key, values), spec)
+
+
+def _enter_program(spec: DreamSpec, octave: int, args: tuple) -> program_store.StoredProgram:
+    """:func:`_enter_octave` for ``args`` (canvas, the octave before's image or None, values)."""
+    h, w = spec.octave_shapes[octave]
+    image = jax.ShapeDtypeStruct((h, w, 3), jnp.float32)
+
+    def out_tree():
+        return jax.tree.structure((image, jax.eval_shape(_optimizer(args[2], spec).init, image)))
+
+    return program_store.program("octave", _enter_octave, args, statics={"spec": spec, "octave": octave},
+                                 out_tree=out_tree)
+
+
+def _step_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
+    """:func:`_queued_step` as one program per octave size, whatever the step, octave
+    index or frame (they are data); ``args`` as it takes them. The image and the
+    optimiser's state are donated: each step replaces them."""
+    return program_store.program("ascent step", _queued_step, args, statics={"spec": spec}, donate=(1, 2),
+                                 out_tree=lambda: jax.tree.structure(args[1:3]))
+
+
+def _leave_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
+    """:func:`_leave_frame` for ``args`` (canvas, dreamed image, values, key); the canvas is donated."""
+    return program_store.program("camera", _leave_frame, args, statics={"spec": spec}, donate=(0,),
+                                 out_tree=lambda: _PAIR)
 
 
 def _queued_frame(params, canvas, values, key, guides, spec: DreamSpec):
     """:func:`dream_frame`'s frame as a queue of calls: nothing here waits for the device."""
     steps = int(values.iterations)  # the plan's values live on the host
     values = jax.device_put(values)  # once, for every call of the frame
+    guides = tuple(guides)
     image = None
     for octave in range(len(spec.octave_shapes)):
-        image, opt_state = _enter_octave(canvas, image, values, spec=spec, octave=octave)
+        args = (canvas, image, values)
+        image, opt_state = _enter_program(spec, octave, args)(*args)
         for i in range(steps):
-            image, opt_state = _queued_step(params, image, opt_state, values, tuple(guides), key, np.int32(octave),
-                                            np.int32(i), spec=spec)
-    return _leave_frame(canvas, image, values, key, spec=spec)
+            args = (params, image, opt_state, values, guides, key, np.int32(octave), np.int32(i))
+            image, opt_state = _step_program(spec, args)(*args)
+    args = (canvas, image, values, key)
+    return _leave_program(spec, args)(*args)
 
 
 # ---- the frame step --------------------------------------------------------------------
@@ -320,7 +350,8 @@ def frame_step(params, canvas: jax.Array, values, key: jax.Array, guides: tuple 
     :func:`dream_frame`. Returns at once: the results are computed asynchronously."""
     if spec.host_steps:
         return _queued_frame(params, canvas, values, key, guides, spec)
-    return _whole_frame(params, canvas, values, key, tuple(guides), spec=spec)
+    args = (params, canvas, values, key, tuple(guides))
+    return _whole_program(spec, args)(*args)
 
 
 def move_frame(params, canvas: jax.Array, values, key: jax.Array, guides: tuple = (), *, spec: DreamSpec):
@@ -332,7 +363,16 @@ def move_frame(params, canvas: jax.Array, values, key: jax.Array, guides: tuple 
     return _move_camera(canvas, values, _frame_key(key, values), spec), shown
 
 
-move_step = jax.jit(move_frame, static_argnames="spec", donate_argnames="canvas")
+def _move_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
+    """:func:`move_frame` for ``args`` (params, canvas, values, key, guides); the canvas is donated."""
+    return program_store.program("move", move_frame, args, statics={"spec": spec}, donate=(1,),
+                                 out_tree=lambda: _PAIR)
+
+
+def move_step(params, canvas: jax.Array, values, key: jax.Array, guides: tuple = (), *, spec: DreamSpec):
+    """:func:`move_frame`, compiled; returns at once, as :func:`frame_step` does."""
+    args = (params, canvas, values, key, tuple(guides))
+    return _move_program(spec, args)(*args)
 
 
 # ---- compiling ahead -----------------------------------------------------------------------
@@ -340,9 +380,10 @@ move_step = jax.jit(move_frame, static_argnames="spec", donate_argnames="canvas"
 
 @dataclasses.dataclass(frozen=True)
 class Program:
-    """One of the compiled programs a frame runs, lowered for a render's arguments."""
+    """One of the programs a frame runs, lowered for a render's arguments."""
 
     name: str
+    stored: program_store.StoredProgram  # what the frame's calls run
     lowered: jax.stages.Lowered
     calls_per_frame: int  # at the render's largest iteration count
 
@@ -352,26 +393,34 @@ def frame_programs(params, canvas, values, key, guides: tuple = (), *, spec: Dre
     """Every program a dreamed frame of ``spec`` runs (and, with ``move``, the camera-only
     frame of a cadence), lowered for these arguments (``canvas`` may be a
     ``jax.ShapeDtypeStruct``) one by one as they are asked for."""
+
+    def lowered(name: str, stored: program_store.StoredProgram, args: tuple, calls: int) -> Program:
+        return Program(name, stored, stored.lower(*args), calls)
+
     guides = tuple(guides)
     if move:
-        yield Program("move", move_step.lower(params, canvas, values, key, guides, spec=spec), 0)
+        args = (params, canvas, values, key, guides)
+        yield lowered("move", _move_program(spec, args), args, 0)
     if not spec.host_steps:
-        yield Program("frame", _whole_frame.lower(params, canvas, values, key, guides, spec=spec), 1)
+        args = (params, canvas, values, key, guides)
+        yield lowered("frame", _whole_program(spec, args), args, 1)
         return
     values = jax.device_put(values)
     index = np.int32(0)
     image = None
     for octave, (h, w) in enumerate(spec.octave_shapes):
-        enter = functools.partial(_enter_octave, spec=spec, octave=octave)
-        yield Program(f"octave {w}x{h}", _enter_octave.lower(canvas, image, values, spec=spec, octave=octave), 1)
-        image, opt_state = jax.eval_shape(enter, canvas, image, values)
-        step = _queued_step.lower(params, image, opt_state, values, guides, key, index, index, spec=spec)
-        yield Program(f"ascent step {w}x{h}", step, spec.max_iterations)
-    yield Program("camera", _leave_frame.lower(canvas, image, values, key, spec=spec), 1)
+        args = (canvas, image, values)
+        enter = _enter_program(spec, octave, args)
+        yield lowered(f"octave {w}x{h}", enter, args, 1)
+        image, opt_state = enter.result_shapes()
+        args = (params, image, opt_state, values, guides, key, index, index)
+        yield lowered(f"ascent step {w}x{h}", _step_program(spec, args), args, spec.max_iterations)
+    args = (canvas, image, values, key)
+    yield lowered("camera", _leave_program(spec, args), args, 1)
 
 
 def compile_programs(programs: Iterable[Program]) -> list[tuple[Program, jax.stages.Compiled]]:
-    """Compile ``programs``; JAX keeps what it compiled, and a frame's calls find it.
+    """Compile ``programs`` and keep each for the frame's calls of it.
     (One at a time: XLA keeps two cores busy compiling one, and neither compiling
     several side by side nor tracing the next while one compiles was faster.)"""
-    return [(program, program.lowered.compile()) for program in programs]
+    return [(program, program.stored.keep(program.lowered.compile())) for program in programs]

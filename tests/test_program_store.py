@@ -1,0 +1,126 @@
+"""Traced programs kept between runs: a warm start loads them instead of tracing, and a
+store that is damaged, foreign or absent never changes what a program computes."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from zoomdream.dream import program_store
+
+
+def scaled_sum(x, y, *, scale):
+    return {"total": x * scale + y, "count": jnp.sum(x)}
+
+
+def make(x, y, scale=2.0):
+    return program_store.program("test sum", scaled_sum, (x, y), statics={"scale": scale}, donate=(0,),
+                                 out_tree=lambda: jax.tree.structure({"total": 0, "count": 0}))
+
+
+@pytest.fixture()
+def store(tmp_path, monkeypatch):
+    """An empty store, and this process's programs forgotten, as in a new process."""
+    monkeypatch.setenv("ZOOMDREAM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(program_store, "_entries", {})
+    return tmp_path / "programs"
+
+
+def expected(x, y, scale=2.0):
+    return x * scale + y, np.sum(x)
+
+
+def assert_expected(out, x, y, scale=2.0):
+    for got, want in zip(out, expected(x, y, scale)):
+        np.testing.assert_allclose(got, want)
+
+
+def run(x, y, scale=2.0):
+    out = make(jnp.asarray(x), jnp.asarray(y), scale)(jnp.asarray(x), jnp.asarray(y))
+    return np.asarray(out["total"]), np.asarray(out["count"])
+
+
+def forbid_tracing(monkeypatch):
+    def traced(*args, **kwargs):
+        raise AssertionError("traced although the store holds the program")
+
+    monkeypatch.setattr(jax.export, "export", traced)
+
+
+def test_a_program_traced_once_is_loaded_by_the_next_process(store, monkeypatch):
+    x, y = np.arange(6, dtype=np.float32).reshape(2, 3), np.float32(1.5)
+    first = run(x, y)
+    files = list(store.iterdir())
+    assert len(files) == 1 and files[0].suffix == ".jaxexport"
+    monkeypatch.setattr(program_store, "_entries", {})  # a new process
+    forbid_tracing(monkeypatch)
+    again = run(x, y)
+    np.testing.assert_array_equal(again[0], first[0])
+    assert_expected(again, x, y)
+
+
+def test_other_statics_shapes_or_types_are_other_programs(store):
+    x, y = np.ones((2, 3), np.float32), np.float32(1)
+    run(x, y)
+    run(x, y, scale=3.0)
+    run(np.ones((4, 3), np.float32), y)
+    run(x.astype(np.int32), np.int32(1))
+    assert len(list(store.iterdir())) == 4
+    np.testing.assert_allclose(run(x, y, scale=3.0)[0], expected(x, y, 3.0)[0])
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a program at all", b"\x00" * 64])
+def test_a_damaged_file_is_traced_again_and_replaced(store, monkeypatch, damage):
+    x, y = np.full((3,), 2, np.float32), np.float32(0.5)
+    run(x, y)
+    (path,) = store.iterdir()
+    path.write_bytes(damage)
+    monkeypatch.setattr(program_store, "_entries", {})
+    assert_expected(run(x, y), x, y)
+    assert path.read_bytes() != damage
+    monkeypatch.setattr(program_store, "_entries", {})
+    forbid_tracing(monkeypatch)
+    assert_expected(run(x, y), x, y)
+
+
+def test_a_file_for_other_shapes_under_the_right_name_is_not_trusted(store, monkeypatch):
+    """A stored program that takes other arguments than its name says (a foreign file
+    copied in) is traced again instead of run."""
+    x, y = np.ones((2, 2), np.float32), np.float32(1)
+    run(np.ones((5,), np.float32), y)
+    (foreign,) = store.iterdir()
+    run(x, y)
+    (mine,) = set(store.iterdir()) - {foreign}
+    mine.write_bytes(foreign.read_bytes())
+    monkeypatch.setattr(program_store, "_entries", {})
+    assert_expected(run(x, y), x, y)
+
+
+def test_with_the_cache_off_nothing_is_written_and_programs_still_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOOMDREAM_CACHE_DIR", "")
+    monkeypatch.setattr(program_store, "_entries", {})
+    x, y = np.ones((2,), np.float32), np.float32(3)
+    assert_expected(run(x, y), x, y)
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_unwritable_store_only_costs_tracing(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("ZOOMDREAM_CACHE_DIR", str(blocker))
+    monkeypatch.setattr(program_store, "_entries", {})
+    x, y = np.ones((2,), np.float32), np.float32(3)
+    assert_expected(run(x, y), x, y)
+
+
+def test_the_donated_argument_is_reused(store):
+    x = jnp.ones((8,), jnp.float32)
+    make(x, jnp.float32(0))(x, jnp.float32(0))
+    assert x.is_deleted()
+
+
+def test_arguments_of_another_structure_are_refused(store):
+    x = jnp.ones((2,), jnp.float32)
+    program = make(x, jnp.float32(0))
+    with pytest.raises(TypeError, match="structure"):
+        program(x, (jnp.float32(0),))

@@ -1,0 +1,173 @@
+"""Traced programs kept between runs, so that a warm start does not trace the network again.
+
+JAX's persistent cache (:mod:`zoomdream.dream.cache`) keeps *compiled* programs, but to
+find one JAX must first trace the Python code and lower it, and for an ascent step that
+is the network's gradient: about a second per octave size on a 2-core CPU, most of a
+warm start. Here a traced program is exported (``jax.export``: its StableHLO, with its
+argument shapes) and kept in the cache folder; a later run at the same settings loads it
+in milliseconds, and compiling it finds XLA's cache. Every run, warm or cold, calls the
+exported program, so the first run fills both caches with the program the next one uses.
+
+A program is kept under a digest of everything that could change what it computes: its
+name and static settings, its arguments' structure, shapes and types, the JAX version
+and backend, the JAX settings that change lowering, and zoomdream's own source code. A
+kept file that cannot be read or does not fit is traced again and replaced; a store that
+cannot be written only costs the tracing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from zoomdream.dream import cache
+
+_SUFFIX = ".jaxexport"
+
+
+@dataclasses.dataclass
+class _Entry:
+    exported: jax.export.Exported
+    jitted: Callable  # jax.jit of the exported program: flat arrays in, flat arrays out
+    out_tree: Any
+    compiled: jax.stages.Compiled | None = None
+
+
+_entries: dict[tuple, _Entry] = {}  # this process's programs, by what they were made for
+
+
+class StoredProgram:
+    """``fn(*args, **statics)`` as an exported program: call it like ``fn``, lower it, or
+    ask for its results' shapes.
+
+    Calls run the program's compiled executable directly, compiled on the first call
+    unless :meth:`keep` was given one. (Not through ``jax.jit``'s dispatch: an exported
+    program's results are committed to their device, and jit would compile again for
+    arguments so placed; an executable runs them as they are.)"""
+
+    def __init__(self, entry: _Entry, in_tree):
+        self._entry = entry
+        self._in_tree = in_tree
+
+    def __call__(self, *args):
+        leaves = self._flat(args)
+        compiled = self._entry.compiled or self.keep(self._lower(leaves).compile())
+        return jax.tree.unflatten(self._entry.out_tree, compiled(*leaves))
+
+    def lower(self, *args) -> jax.stages.Lowered:
+        return self._lower(self._flat(args))
+
+    def keep(self, compiled: jax.stages.Compiled) -> jax.stages.Compiled:
+        """Run ``compiled`` (this program, lowered by :meth:`lower`) for the calls."""
+        self._entry.compiled = compiled
+        return compiled
+
+    def result_shapes(self):
+        """The results' shapes and types, as ``jax.eval_shape`` would give them."""
+        entry = self._entry
+        return jax.tree.unflatten(entry.out_tree, [jax.ShapeDtypeStruct(a.shape, a.dtype)
+                                                   for a in entry.exported.out_avals])
+
+    def _lower(self, leaves: list) -> jax.stages.Lowered:
+        # For shapes and types alone: the calls may bring arrays placed either way.
+        return self._entry.jitted.lower(*(jax.ShapeDtypeStruct(*_aval(x)[:2], weak_type=_aval(x)[2])
+                                          for x in leaves))
+
+    def _flat(self, args: tuple) -> list:
+        leaves, tree = jax.tree.flatten(args)
+        if tree != self._in_tree:
+            raise TypeError(f"arguments of structure {tree}, but the program takes {self._in_tree}")
+        return leaves
+
+
+def program(name: str, fn: Callable, args: tuple, *, statics: dict[str, Any], donate: Sequence[int] = (),
+            out_tree: Callable[[], Any]) -> StoredProgram:
+    """``fn`` with ``statics`` as a program for arguments shaped like ``args`` (arrays or
+    ``jax.ShapeDtypeStruct``): from this process's programs, from the store, or traced
+    now (and kept). ``donate``: the positions of arguments whose buffers the program may
+    reuse; ``out_tree()``: the structure of ``fn``'s result (asked for only when the
+    program is new to this process)."""
+    leaves, in_tree = jax.tree.flatten(args)
+    avals = tuple(_aval(x) for x in leaves)
+    memo = (name, fn, tuple(sorted(statics.items())), in_tree, avals)
+    entry = _entries.get(memo)
+    if entry is None:
+        starts = np.cumsum([0, *(len(jax.tree.leaves(a)) for a in args)])
+        flat_donate = tuple(i for a in donate for i in range(starts[a], starts[a + 1]))
+        exported = _load_or_export(name, fn, in_tree, avals, statics)
+        entry = _entries[memo] = _Entry(exported, jax.jit(exported.call, donate_argnums=flat_donate), out_tree())
+    return StoredProgram(entry, in_tree)
+
+
+def _aval(x) -> tuple:
+    return tuple(np.shape(x)), x.dtype, bool(getattr(x, "weak_type", False))
+
+
+def _load_or_export(name: str, fn: Callable, in_tree, avals: tuple, statics: dict) -> jax.export.Exported:
+    specs = [jax.ShapeDtypeStruct(shape, dtype, weak_type=weak) for shape, dtype, weak in avals]
+    path = _path(name, in_tree, avals, statics)
+    if path is not None:
+        try:
+            exported = jax.export.deserialize(bytearray(path.read_bytes()))
+            if [(tuple(a.shape), a.dtype) for a in exported.in_avals] == [(s, d) for s, d, _ in avals]:
+                return exported
+        except Exception:  # noqa: BLE001 - a missing, damaged or foreign file is traced again
+            pass
+
+    def flat(*leaves):
+        return jax.tree.leaves(fn(*jax.tree.unflatten(in_tree, leaves), **statics))
+
+    exported = jax.export.export(jax.jit(flat))(*specs)
+    if path is not None:
+        _write(path, exported.serialize())
+    return exported
+
+
+def _path(name: str, in_tree, avals: tuple, statics: dict) -> Path | None:
+    root = cache.programs_dir()
+    if root is None:
+        return None
+    config = jax.config
+    digest = hashlib.sha256(repr((
+        name, sorted((k, repr(v)) for k, v in statics.items()), str(in_tree), [(s, str(d), w) for s, d, w in avals],
+        jax.__version__, jax.default_backend(), config.jax_enable_x64, config.jax_default_matmul_precision,
+        _source_digest(),
+    )).encode()).hexdigest()
+    return root / f"{name.replace(' ', '-')}-{digest[:40]}{_SUFFIX}"
+
+
+@functools.cache
+def _source_digest() -> str:
+    """zoomdream's Python source: a program traced from other code is another program."""
+    package = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        h.update(str(path.relative_to(package)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Whole or not at all: through a temporary file renamed into place, so that two
+    runs writing the same program, or a kill, never leave half a file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=_SUFFIX)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError:
+        pass  # an unwritable cache only costs tracing next time
