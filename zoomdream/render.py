@@ -30,7 +30,7 @@ from zoomdream import timeline
 from zoomdream.dream import cache, cost, host_memory, objectives, step
 from zoomdream.dream.step import DreamSpec
 from zoomdream.errors import ConfigError
-from zoomdream.io import images, lock, outputs, parts, video
+from zoomdream.io import clip, images, lock, outputs, parts, video
 from zoomdream.network.googlenet import GoogLeNet
 from zoomdream.network.weights import load_googlenet
 from zoomdream.schedule import config as config_lib
@@ -78,6 +78,7 @@ class _Job:
     output: Path
     sink: outputs.Sink  # the output file
     frames_dir: Path | None = None
+    film: clip.Clip | None = None  # the film dreamed, frame by frame (start.kind: video)
 
 
 # ---- entry points --------------------------------------------------------------------------
@@ -132,6 +133,11 @@ def render(
     cfg = settings.resolve_config(preset, settings.Shortcuts(**shortcuts), overrides)
     output = Path(output if output is not None else f"{cfg.name}{'-preview' if preview else ''}.mp4")
     kind = outputs.output_kind(output)
+    if cfg.start.kind == "video" and kind == "still":
+        raise ConfigError(f"a video input makes a video: {output.name} is a picture (use .mp4 or .gif)")
+    cfg, film = settings.with_film(cfg, settings.Shortcuts(**shortcuts), overrides)
+    if film is not None and film.has_audio and audio is None and kind == "mp4":
+        audio = film.path  # the film keeps its sound
     # Every value of every frame, checked before anything else is looked at or written.
     plan = build_plan(cfg, frames=1 if kind == "still" else None, still=kind == "still")
     outputs.check_output_folder(output)
@@ -164,7 +170,7 @@ def render(
         sink = outputs.StillOutput(output)
     with lock.output_lock(output):
         outputs.check_output_free(output, overwrite)
-        return _run(_Job(cfg, plan, spec, canvas, 0, output, sink, frames_dir), net, progress, on_frame)
+        return _run(_Job(cfg, plan, spec, canvas, 0, output, sink, frames_dir, film), net, progress, on_frame)
 
 
 def resume(
@@ -198,6 +204,10 @@ def resume(
             raise ConfigError(f"cannot resume {output.name}: its settings changed ({'; '.join(changed)}); "
                               "only --frames/--seconds may grow")
         plan = build_plan(cfg)
+        film = clip.probe(cfg.start.video) if cfg.start.kind == "video" else None
+        if film is not None and plan.frames > film.frames:
+            raise ConfigError(f"cannot resume {output.name} longer than its film: {film.path.name} has "
+                              f"{film.frames} frames")
         if plan.frames < manifest.frames:
             raise ConfigError(f"cannot resume {output.name} shorter: it has {manifest.frames} frames, "
                               f"the new length is {plan.frames}")
@@ -219,7 +229,8 @@ def resume(
         sink = outputs.Mp4Output(output, manifest, point.start, key_data, keep=point.keep,
                                  checkpoint_floor=point.checkpoint_frame)
         frames_to = Path(manifest.frames_dir) if manifest.frames_dir else None
-        return _run(_Job(cfg, plan, spec, canvas, point.start, output, sink, frames_to), net, progress, on_frame)
+        return _run(_Job(cfg, plan, spec, canvas, point.start, output, sink, frames_to, film), net, progress,
+                    on_frame)
 
 
 def rerender(source: str | Path, output: str | Path | None = None, **options) -> RenderResult:
@@ -229,6 +240,38 @@ def rerender(source: str | Path, output: str | Path | None = None, **options) ->
     source = Path(source)
     output = output if output is not None else source.with_name(source.stem + "-again" + source.suffix)
     return render(config_lib.from_dict(record.config), output, frames=record.frames, size=record.size, **options)
+
+
+class _FilmFrames:
+    """The film's frames in order, each turned into the canvas its dream starts from.
+    A render that resumes at frame k decodes frame k - 1 again for the view the carried
+    dream was dreamed on."""
+
+    def __init__(self, job: _Job, key: jax.Array):
+        self._job, self._key = job, key
+        self._frames = clip.frames(job.film, job.spec.width, job.spec.height, start=max(job.start - 1, 0))
+        self._view = None
+        if job.start > 0:
+            values = job.plan.values.at(job.start - 1)
+            self._view = step.film_frame_start(self._next(), None, None, values, key, spec=job.spec)[1]
+
+    def _next(self) -> np.ndarray:
+        try:
+            return next(self._frames)
+        except StopIteration:
+            raise RenderError(f"{self._job.film.path} ended before the frames it was counted to have") from None
+        except (OSError, RuntimeError) as exc:  # imageio-ffmpeg's reader says what ffmpeg said
+            raise RenderError(f"reading {self._job.film.path} failed: {video.last_line(str(exc))}") from None
+
+    def start(self, k: int, previous_dream: jax.Array) -> jax.Array:
+        """Frame k's starting canvas, given the dream of frame k - 1."""
+        values = self._job.plan.values.at(k)
+        canvas, self._view = step.film_frame_start(self._next(), self._view, previous_dream, values, self._key,
+                                                   spec=self._job.spec)
+        return canvas
+
+    def close(self) -> None:
+        self._frames.close()
 
 
 def _say(line: str, progress: bool) -> None:
@@ -339,6 +382,7 @@ def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | 
                 on_frame(k, frame)
             host_seconds += time.perf_counter() - began_host
 
+        film = _FilmFrames(job, key) if job.film is not None else None
         try:
             try:
                 pending = None
@@ -348,6 +392,8 @@ def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | 
                         break
                     run = step.frame_step if plan.dreamed[k] else step.move_step
                     with timeline.span("queue frame", k):
+                        if film is not None:
+                            canvas = film.start(k, canvas)
                         canvas, frame = run(net.params, canvas, plan.values.at(k), key, guides, spec=spec)
                     # The next call donates this canvas, so a checkpoint copies it out now.
                     if any(s.checkpoint_due(k + 1) for s in sinks):
@@ -365,6 +411,8 @@ def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | 
                 interrupted = True
             finally:
                 bar.close()
+                if film is not None:
+                    film.close()
             for sink in sinks:
                 sink.finish(done, interrupted)
         except OSError as exc:

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from zoomdream.dream import ascent, camera, objectives, octaves, program_store
+from zoomdream.dream import ascent, camera, flow, objectives, octaves, program_store
 from zoomdream.dream.objectives import Objective
 from zoomdream.io import images
 from zoomdream.network import googlenet
@@ -66,6 +66,9 @@ class DreamSpec:
     supersample: int = 1  # the camera's canvas is this many times the video's size
     border: str = "reflect"
     noise_amplitude: float = 48.0  # of the noise border
+    # True: a film is dreamed (start.kind: video). A frame's dream is the next canvas as
+    # it is, and the camera moves the view of the film instead (see film_start).
+    video: bool = False
     # A scheduled octave scale cannot change array shapes, so the octaves become buffers
     # of the sizes the smallest scale of the render gives (octave_shapes); see octaves.py.
     scheduled_octave_scale: bool = False
@@ -226,6 +229,8 @@ def _finish(canvas: jax.Array, dreamed: jax.Array, values, frame_key, spec: Drea
     # With supersampling the dream's detail is added back at full resolution, where the
     # camera's resampling blurs it S times less.
     canvas = dreamed if spec.supersample == 1 else canvas + octaves.resize(dreamed - base, canvas.shape[:2])
+    if spec.video:
+        return canvas, images.canvas_to_rgb(dreamed)
     return _move_camera(canvas, values, frame_key, spec), images.canvas_to_rgb(dreamed)
 
 
@@ -342,6 +347,58 @@ def _queued_frame(params, canvas, values, key, guides, spec: DreamSpec):
     return _leave_program(spec, args)(*args)
 
 
+# ---- a film's frames ----------------------------------------------------------------------
+
+
+def film_view(source, values, key, *, spec: DreamSpec):
+    """A film's frame (uint8 RGB, the video's size) as a canvas seen through the camera:
+    in a film's values the camera's keys are the view's zoom, angle and pan, summed over
+    the frames before (see zoomdream.schedule.plan)."""
+    canvas = source.astype(jnp.float32)[..., ::-1] - googlenet.MEAN_BGR
+    return _move_camera(canvas, values, _frame_key(key, values), spec)
+
+
+def film_start(view, previous_view, previous_dream, values):
+    """What a film's frame dreams from: its view plus the frame before's dream *detail*
+    (the dream minus the view it was dreamed on), carried along the film's motion by the
+    optical flow from this view to the one before and weighted by ``values.coherence``.
+    Pixels that fail the flow's round trip (occluded, uncovered, across motion
+    boundaries) get no carried detail and dream afresh. The carried detail's mean is
+    taken out, channel by channel, so that what the dream adds cannot pile up into a
+    picture growing brighter or darker over hundreds of frames."""
+    here, before = flow.luminance(view), flow.luminance(previous_view)
+    backward, forward = flow.flow(here, before), flow.flow(before, here)
+    trusted = flow.consistent(forward, backward)[..., None]
+    detail = flow.warp(previous_dream - previous_view, backward) * trusted
+    mean = jnp.sum(detail, axis=(0, 1)) / jnp.maximum(jnp.sum(trusted), 1.0)
+    return view + values.coherence * (detail - mean * trusted)
+
+
+def _view_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
+    """:func:`film_view` for ``args`` (source frame, values, key)."""
+    return program_store.program("film view", film_view, args, statics={"spec": spec}, out_tree=lambda: _ONE)
+
+
+def _start_program(args: tuple) -> program_store.StoredProgram:
+    """:func:`film_start` for ``args`` (view, previous view, previous dream, values)."""
+    return program_store.program("film start", film_start, args, statics={}, out_tree=lambda: _ONE)
+
+
+_ONE = jax.tree.structure(0)
+
+
+def film_frame_start(source, previous_view, previous_dream, values, key, *, spec: DreamSpec):
+    """(the canvas a film's frame dreams from, its view); the first frame of a film
+    (``previous_view`` None) dreams from its view alone. Returns at once. (The first
+    frame's canvas, too, is a buffer of its own, since the frame step donates it.)"""
+    args = (source, values, key)
+    view = _view_program(spec, args)(*args)
+    if previous_view is None:
+        previous_view = previous_dream = view  # no detail to carry
+    args = (view, previous_view, previous_dream, values)
+    return _start_program(args)(*args), view
+
+
 # ---- the frame step --------------------------------------------------------------------
 
 
@@ -398,6 +455,12 @@ def frame_programs(params, canvas, values, key, guides: tuple = (), *, spec: Dre
         return Program(name, stored, stored.lower(*args), calls)
 
     guides = tuple(guides)
+    if spec.video:
+        source = jax.ShapeDtypeStruct((spec.height, spec.width, 3), jnp.uint8)
+        args = (source, values, key)
+        yield lowered("film view", _view_program(spec, args), args, 1)
+        args = (canvas, canvas, canvas, values)
+        yield lowered("film start", _start_program(args), args, 1)
     if move:
         args = (params, canvas, values, key, guides)
         yield lowered("move", _move_program(spec, args), args, 0)

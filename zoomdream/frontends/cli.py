@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", metavar="OBJECTIVE",
                    help="dream this for the whole render: a layer (inception_4c/output), channels "
                    "(inception_4d/output:97), class:banana or guide:picture.jpg")
-    p.add_argument("--input", metavar="IMAGE", help="start from this picture (any size; cropped to fill the canvas)")
+    p.add_argument("--input", metavar="FILE", help="start from this picture (any size; cropped to fill the canvas), or "
+                   "dream this video (.mp4, .mov, .mkv...) frame by frame, keeping its frame rate, length and sound")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset key, e.g. --set dream.iterations=5 (repeatable)")
     p.add_argument("--frames-dir", metavar="DIR", help="also write every frame as DIR/frame_00001.png ...")
@@ -130,6 +131,7 @@ def _shortcuts(args: argparse.Namespace) -> settings.Shortcuts:
 
 def _plan(args: argparse.Namespace, overrides: dict) -> int:
     cfg = settings.resolve_config(args.preset or DEFAULT_PRESET, _shortcuts(args), overrides)
+    cfg, _ = settings.with_film(cfg, _shortcuts(args), overrides)
     plan = build_plan(cfg)
     print(planview.plan_table(cfg, plan))
     for path in planview.write_plan(cfg, plan, args.plan or None):

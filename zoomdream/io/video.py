@@ -48,6 +48,14 @@ def run_ffmpeg(args: list[str], what: str) -> subprocess.CompletedProcess:
     return result
 
 
+def describe(path: str | Path) -> str:
+    """ffmpeg's description of a media file's streams (``ffmpeg -i``; empty for a file
+    it cannot open)."""
+    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True,
+                            start_new_session=True)
+    return result.stderr
+
+
 def last_line(log: str) -> str:
     """The last non-empty line of a log (ffmpeg ends with the error that stopped it)."""
     lines = [line.strip() for line in log.splitlines() if line.strip()]

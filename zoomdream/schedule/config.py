@@ -189,14 +189,19 @@ class VideoConfig:
 
 @dataclasses.dataclass(frozen=True)
 class StartConfig:
-    kind: str = _field("noise", "what the first frame starts from: noise, image or color", choices=("noise", "image", "color"))
+    kind: str = _field("noise", "what the first frame starts from: noise, image, color, or video (every frame dreams "
+                       "the film's frame)", choices=("noise", "image", "color", "video"))
     image: str | None = _field(None, "image file for kind: image (any size; it is scaled and cropped to fill the canvas)")
+    video: str | None = _field(None, "video file for kind: video; the output keeps its frame count, frame rate, size "
+                               "(unless --size) and sound")
     color: tuple[int, int, int] = _field((128, 128, 128), "colour for kind: color, as '#rrggbb' or [r, g, b]", parse=parse_color)
     noise_amplitude: float = _field(48.0, "for kind: noise, how far pixels stray from mid-grey (0..127)", min=0, max=127)
 
     def __post_init__(self):
         if self.kind == "image" and not self.image:
             raise ConfigError("start.image: kind is 'image' but no image file is given")
+        if self.kind == "video" and not self.video:
+            raise ConfigError("start.video: kind is 'video' but no video file is given")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,6 +215,14 @@ class DreamConfig:
     blend: keyframes.Curve = _scheduled(
         1.0, "share of the frame's dreamed change that is kept: 1 keeps all of it (2015), less lets the picture show "
         "through; keyframe it to fade the dream in or out", min=0, max=1,
+    )
+    coherence: keyframes.Curve = _scheduled(
+        0.9, "video input: share of the frame before's dream detail carried onto this frame along the film's motion "
+        "(0 dreams every frame on its own)", min=0, max=1,
+    )
+    video_iterations: keyframes.Curve = _scheduled(
+        4, "video input: steps per octave for every frame after the first, which starts from the carried dream",
+        integer=True, min=0, max=1000,
     )
     gradient_norm: str = _field(
         "mean", "how the gradient is normalised: mean (divide by mean |g|, 2015) or laplacian (per pyramid level, smoother)",

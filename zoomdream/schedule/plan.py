@@ -140,6 +140,8 @@ def build_plan(config: RenderConfig, frames: int | None = None, still: bool = Fa
     n = render_frames(config) if frames is None else frames
     candidates = candidate_objectives(config)
     scheduled = values.evaluate(config, n, still=still)
+    if config.start.kind == "video":
+        scheduled = _film_values(scheduled)
     return Plan(
         fps=config.video.fps,
         objectives=candidates,
@@ -150,3 +152,20 @@ def build_plan(config: RenderConfig, frames: int | None = None, still: bool = Fa
         }),
         dreamed=np.arange(n) % config.dream.cadence == 0,
     )
+
+
+def _film_values(scheduled: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A dreamed film's values: every frame after the first dreams ``video_iterations``
+    steps on top of the dream carried from the frame before; and the camera, whose keys
+    give a move per frame, becomes a view of the film moved by all the frames' moves
+    before it (frame 0 sees the film as it is)."""
+    out = dict(scheduled)
+    out["iterations"] = np.concatenate([scheduled["iterations"][:1], scheduled["video_iterations"][1:]])
+
+    def before(moves: np.ndarray) -> np.ndarray:
+        return np.concatenate([[0.0], np.cumsum(moves, dtype=np.float64)[:-1]]).astype(np.float32)
+
+    out["zoom"] = np.exp(before(np.log(scheduled["zoom"]))).astype(np.float32)
+    for name in ("angle", "pan_x", "pan_y"):
+        out[name] = before(scheduled[name])
+    return out

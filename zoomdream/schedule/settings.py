@@ -14,10 +14,10 @@ import numpy as np
 from zoomdream.dream import objectives
 from zoomdream.dream.step import DreamSpec
 from zoomdream.errors import ConfigError
-from zoomdream.io import images, video
+from zoomdream.io import clip, images, video
 from zoomdream.schedule import config as config_lib
 from zoomdream.schedule.config import RenderConfig
-from zoomdream.schedule.plan import Plan
+from zoomdream.schedule.plan import Plan, render_frames
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Shortcuts:
     fps: float | None = None
     seed: int | None = None
     layer: str | None = None  # one objective for the whole render
-    input_image: str | Path | None = None  # start from this picture
+    input_image: str | Path | None = None  # start from this picture, or dream this film
 
     def overrides(self) -> dict[str, Any]:
         """The shortcuts as ``{dotted.key: value}`` overrides."""
@@ -45,7 +45,9 @@ class Shortcuts:
         if self.layer is not None:
             objectives.parse(self.layer, "--layer")
             out["layers.schedule"] = [self.layer]
-        if self.input_image is not None:
+        if self.input_image is not None and Path(self.input_image).suffix.lower() in clip.VIDEO_SUFFIXES:
+            out.update({"start.kind": "video", "start.video": str(self.input_image)})
+        elif self.input_image is not None:
             out.update({"start.kind": "image", "start.image": str(self.input_image)})
         return out
 
@@ -70,6 +72,39 @@ def canvas_size(config: RenderConfig, still: bool, size_given: bool) -> tuple[in
         rgb = images.load_image(config.start.image)
         return rgb.shape[1], rgb.shape[0]
     return config.video.size
+
+
+def with_film(config: RenderConfig, shortcuts: Shortcuts, overrides: dict[str, Any] | None):
+    """(config, the film it dreams or None): for a video input, the config as
+    :func:`film_config` makes it, sizes and lengths asked for by ``shortcuts`` or
+    ``overrides`` kept."""
+    if config.start.kind != "video":
+        return config, None
+    film = clip.probe(config.start.video)
+    length_given = (shortcuts.frames is not None or shortcuts.seconds is not None
+                    or any(k in (overrides or {}) for k in ("video.frames", "video.seconds")))
+    return film_config(config, film, shortcuts.size is not None, length_given), film
+
+
+def film_config(config: RenderConfig, film: clip.Clip, size_given: bool, length_given: bool) -> RenderConfig:
+    """A config for dreaming ``film``: the film's frame rate, its length (or the length
+    asked for, if no longer) and its size (or the size asked for; H.264 needs even sides,
+    so an odd side loses a pixel)."""
+    raw = config_lib.to_dict(config)
+    raw["video"]["fps"] = film.fps
+    if not size_given:
+        raw["video"]["size"] = f"{max(16, film.width - film.width % 2)}x{max(16, film.height - film.height % 2)}"
+    if not length_given:
+        raw["video"]["frames"], raw["video"]["seconds"] = film.frames, None
+    config = config_lib.from_dict(raw)
+    frames = render_frames(config)
+    if frames > film.frames:
+        raise ConfigError(f"video.frames: {film.path.name} has {film.frames} frames, fewer than the {frames} asked for")
+    if config.dream.cadence > 1:
+        raise ConfigError("dream.cadence: every frame of a film is dreamed; a video input needs cadence 1")
+    if config.camera.supersample > 1:
+        raise ConfigError("camera.supersample: a video input is viewed at the video's size; it needs supersample 1")
+    return config
 
 
 def _even(n: float) -> int:
@@ -100,6 +135,7 @@ def dream_spec(config: RenderConfig, plan: Plan, width: int, height: int) -> Dre
         supersample=config.camera.supersample,
         border=config.camera.border,
         noise_amplitude=config.start.noise_amplitude,
+        video=config.start.kind == "video",
     )
 
 

@@ -1,0 +1,44 @@
+"""Clips for the film tests and the video benchmark, made here from a real photograph."""
+
+from pathlib import Path
+
+import numpy as np
+
+from zoomdream.io import video
+
+PHOTO = Path(__file__).parent / "data" / "golden_subset.npz"
+
+
+def photo() -> np.ndarray:
+    """A real photograph (the coffee cup of the golden crops), uint8 RGB 241x283."""
+    with np.load(PHOTO) as g:
+        return g["rgb_odd"]
+
+
+def panning_frames(size: int, frames: int, shift: tuple[float, float]) -> np.ndarray:
+    """``frames`` views of ``size`` x ``size`` pixels of the photograph, each moved by
+    ``shift`` (dy, dx) pixels from the one before (integer shifts keep them exact)."""
+    picture = photo()
+    top = (picture.shape[0] - size) // 2 - round(shift[0] * (frames - 1) / 2)
+    left = (picture.shape[1] - size) // 2 - round(shift[1] * (frames - 1) / 2)
+    out = []
+    for k in range(frames):
+        y, x = top + round(k * shift[0]), left + round(k * shift[1])
+        out.append(picture[y:y + size, x:x + size])
+    return np.stack(out)
+
+
+def write_clip(path: Path, frames: np.ndarray, fps: float, sound_seconds: float | None = None) -> Path:
+    """An H.264 MP4 of ``frames`` (visually lossless), with a sine tone as its sound."""
+    h, w = frames.shape[1:3]
+    writer = video.FrameWriter(path, w, h, fps, ["-c:v", "libx264", "-crf", "1", "-pix_fmt", "yuv444p"])
+    with writer:
+        for frame in frames:
+            writer.write(frame)
+    if sound_seconds is not None:
+        silent = path.with_name(path.stem + ".silent" + path.suffix)
+        path.replace(silent)
+        video.run_ffmpeg(["-i", str(silent), "-f", "lavfi", "-i", f"sine=frequency=440:duration={sound_seconds}",
+                          "-c:v", "copy", "-c:a", "aac", "-shortest", str(path)], "could not add a sound")
+        silent.unlink()
+    return path
