@@ -88,6 +88,7 @@ def test_a_killed_film_render_resumes_to_the_same_frames(tmp_path, net):
 
 @pytest.mark.parametrize("make, message", [
     (lambda p: p.write_text("not a video at all"), "is not a video ffmpeg can read"),
+    (lambda p: p.mkdir(), "is not a file"),
     (lambda p: video.run_ffmpeg(["-f", "lavfi", "-i", "sine=duration=0.5", str(p)], "sound"),
      "is not a video ffmpeg can read"),
     (lambda p: p.write_bytes(Path(write_clip(p.with_name("whole.mp4"), panning_frames(64, 4, (0, 1)), 10))

@@ -36,7 +36,7 @@ def probe(path: str | Path, key: str = "start.video") -> Clip:
     that is missing, is not a video, has no frames or cannot be decoded."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise ConfigError(f"{key}: {str(path)!r} does not exist")
+        raise ConfigError(f"{key}: {str(path)!r} {'is not a file' if path.exists() else 'does not exist'}")
     info = video.describe(path)
     stream = re.search(r"Stream #\S+.*?: Video: .*", info)
     if stream is None:
