@@ -109,3 +109,19 @@ def test_a_film_longer_than_asked_is_cut_and_a_length_beyond_it_refused(tmp_path
     assert "has 8 frames, fewer than the 20 asked for" in capsys.readouterr().err
     result = dream(net, film, tmp_path / "short.mp4", frames=3)
     assert clip.probe(result.output).frames == 3
+
+
+def test_a_films_plan_views_it_through_the_accumulated_camera(film):
+    """classic-zoom's 3.6x a second, at the film's 10 fps, is frame k seen zoomed
+    3.6^(k/10): in the step's values and in --plan's totals alike; and every frame after
+    the first dreams dream.video_iterations steps."""
+    from zoomdream.schedule import settings
+    from zoomdream.schedule.plan import build_plan
+
+    shortcuts = settings.Shortcuts(input_image=str(film))
+    cfg, _ = settings.with_film(settings.resolve_config("classic-zoom", shortcuts), shortcuts, None)
+    plan = build_plan(cfg)
+    reached = 3.6 ** (np.arange(8) / 10)
+    np.testing.assert_allclose(plan.values.zoom, reached, rtol=1e-5)
+    np.testing.assert_allclose(plan.total("zoom"), reached, rtol=1e-5)
+    assert plan.values.iterations[0] == 10 and (plan.values.iterations[1:] == 4).all()

@@ -32,6 +32,7 @@ class Plan:
     # "frame_index". Frame k's are values.at(k).
     values: FrameValues
     dreamed: np.ndarray  # bool (frames,): False for frames that only move (dream.cadence)
+    film: bool = False  # a film is dreamed: the camera values are the view's (see _film_values)
 
     @property
     def frames(self) -> int:
@@ -48,10 +49,10 @@ class Plan:
         field = values.field_named(frame_name)
         if field is None or field.per_frame == "sample":
             raise ValueError(f"{frame_name} is not a camera rate")
-        steps = self.values[frame_name].astype(np.float64)
-        if field.per_frame == "log_rate":
-            return np.exp(np.concatenate([[0.0], np.cumsum(np.log(steps))[:-1]]))
-        return np.concatenate([[0.0], np.cumsum(steps)[:-1]]) / field.scale
+        reached = self.values[frame_name].astype(np.float64)
+        if not self.film:  # (a film's camera values are already the view's totals)
+            reached = _accumulated(reached, field.per_frame == "log_rate")
+        return reached if field.per_frame == "log_rate" else reached / field.scale
 
     def layer_label(self, frame: int) -> str:
         """A short name of what frame ``frame`` dreams of, for progress bars and plans."""
@@ -151,6 +152,7 @@ def build_plan(config: RenderConfig, frames: int | None = None, still: bool = Fa
             "frame_index": np.arange(n, dtype=np.int32),
         }),
         dreamed=np.arange(n) % config.dream.cadence == 0,
+        film=config.start.kind == "video",
     )
 
 
@@ -161,11 +163,16 @@ def _film_values(scheduled: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     before it (frame 0 sees the film as it is)."""
     out = dict(scheduled)
     out["iterations"] = np.concatenate([scheduled["iterations"][:1], scheduled["video_iterations"][1:]])
-
-    def before(moves: np.ndarray) -> np.ndarray:
-        return np.concatenate([[0.0], np.cumsum(moves, dtype=np.float64)[:-1]]).astype(np.float32)
-
-    out["zoom"] = np.exp(before(np.log(scheduled["zoom"]))).astype(np.float32)
+    out["zoom"] = _accumulated(scheduled["zoom"], compound=True).astype(np.float32)
     for name in ("angle", "pan_x", "pan_y"):
-        out[name] = before(scheduled[name])
+        out[name] = _accumulated(scheduled[name], compound=False).astype(np.float32)
     return out
+
+
+def _accumulated(moves: np.ndarray, compound: bool) -> np.ndarray:
+    """Where per-frame camera moves have carried the picture by each frame (frame 0: not
+    at all): factors multiplied (``compound``) or amounts added, in float64."""
+    moves = np.asarray(moves, np.float64)
+    if compound:
+        return np.exp(np.concatenate([[0.0], np.cumsum(np.log(moves))[:-1]]))
+    return np.concatenate([[0.0], np.cumsum(moves)[:-1]])
