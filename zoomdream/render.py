@@ -253,7 +253,7 @@ class _FilmFrames:
         self._view = None
         if job.start > 0:
             values = job.plan.values.at(job.start - 1)
-            self._view = step.film_frame_start(self._next(), None, None, values, key, spec=job.spec)[1]
+            self._view = step.film_frame_view(self._next(), values, key, spec=job.spec)
 
     def _next(self) -> np.ndarray:
         try:

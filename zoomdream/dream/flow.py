@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from zoomdream.dream import octaves
+
 SMALLEST_LEVEL = 24  # pixels on the short side of the pyramid's coarsest level
 
 
@@ -90,9 +92,7 @@ def _downsample(x: jax.Array) -> jax.Array:
 def _upsample_flow(flow_field: jax.Array, shape) -> jax.Array:
     """A coarse level's flow on the next level's grid, in that level's pixels."""
     h, w = flow_field.shape[:2]
-    gy, gx = _grid(shape)
-    coarse = sample(flow_field, (gy + 0.5) * h / shape[0] - 0.5, (gx + 0.5) * w / shape[1] - 0.5)
-    return coarse * jnp.array([shape[0] / h, shape[1] / w], jnp.float32)
+    return octaves.resize(flow_field, shape) * jnp.array([shape[0] / h, shape[1] / w], jnp.float32)
 
 
 def _refine(a: jax.Array, b: jax.Array, flow_field: jax.Array, iterations: int, window: float) -> jax.Array:

@@ -354,8 +354,7 @@ def film_view(source, values, key, *, spec: DreamSpec):
     """A film's frame (uint8 RGB, the video's size) as a canvas seen through the camera:
     in a film's values the camera's keys are the view's zoom, angle and pan, summed over
     the frames before (see zoomdream.schedule.plan)."""
-    canvas = source.astype(jnp.float32)[..., ::-1] - googlenet.MEAN_BGR
-    return _move_camera(canvas, values, _frame_key(key, values), spec)
+    return _move_camera(images.rgb_to_canvas(source), values, _frame_key(key, values), spec)
 
 
 def film_start(view, previous_view, previous_dream, values):
@@ -387,12 +386,17 @@ def _start_program(args: tuple) -> program_store.StoredProgram:
 _ONE = jax.tree.structure(0)
 
 
+def film_frame_view(source, values, key, *, spec: DreamSpec):
+    """:func:`film_view`, compiled; returns at once."""
+    args = (source, values, key)
+    return _view_program(spec, args)(*args)
+
+
 def film_frame_start(source, previous_view, previous_dream, values, key, *, spec: DreamSpec):
     """(the canvas a film's frame dreams from, its view); the first frame of a film
     (``previous_view`` None) dreams from its view alone. Returns at once. (The first
     frame's canvas, too, is a buffer of its own, since the frame step donates it.)"""
-    args = (source, values, key)
-    view = _view_program(spec, args)(*args)
+    view = film_frame_view(source, values, key, spec=spec)
     if previous_view is None:
         previous_view = previous_dream = view  # no detail to carry
     args = (view, previous_view, previous_dream, values)

@@ -21,8 +21,8 @@ class ImageError(ValueError):
 
 
 def rgb_to_canvas(rgb: np.ndarray) -> np.ndarray:
-    """uint8 RGB HWC -> float32 canvas (BGR, mean subtracted)."""
-    return np.ascontiguousarray(rgb[..., ::-1], dtype=np.float32) - MEAN_BGR
+    """uint8 RGB HWC -> float32 canvas (BGR, mean subtracted). Works inside jit."""
+    return rgb[..., ::-1].astype(np.float32) - MEAN_BGR
 
 
 def canvas_to_rgb(canvas: jax.Array) -> jax.Array:
