@@ -109,7 +109,8 @@ def render(
       frames_dir: also write every frame as a numbered PNG here.
       overwrite: replace an existing output (and its unfinished parts).
       preview: a fast draft: half size, one octave less, half the iterations.
-      audio: a soundtrack for the MP4; audio_length: render as long as the soundtrack.
+      audio: a soundtrack (``video.audio``): it goes into the MP4, and values written
+        ``{audio: FEATURE}`` follow it; audio_length: render as long as the soundtrack.
       checkpoint_every: frames per segment and checkpoint (default: about a minute of
         rendering, fixed after the first frames).
       progress: show a progress bar with seconds per frame and ETA.
@@ -125,27 +126,25 @@ def render(
       progress: the video is assembled from every frame rendered so far and the result
       says ``interrupted=True``; an MP4 render can then be continued with :func:`resume`.
     """
-    audio = settings.check_audio(audio)
-    if audio_length:
-        if audio is None:
-            raise ConfigError("--audio-length needs --audio")
-        shortcuts = {**shortcuts, "seconds": video.media_seconds(audio, "a"), "frames": None}
-    cfg = settings.resolve_config(preset, settings.Shortcuts(**shortcuts), overrides)
+    if audio is not None:
+        shortcuts = {**shortcuts, "audio": audio}
+    still = output is not None and outputs.output_kind(Path(output)) == "still"
+    if still and settings.resolve_config(preset, settings.Shortcuts(**shortcuts), overrides).start.kind == "video":
+        raise ConfigError(f"a video input makes a video: {Path(output).name} is a picture (use .mp4 or .gif)")
+    cfg, film, audio = settings.resolve_render(preset, settings.Shortcuts(**shortcuts), overrides, audio_length)
     output = Path(output if output is not None else f"{cfg.name}{'-preview' if preview else ''}.mp4")
     kind = outputs.output_kind(output)
-    if cfg.start.kind == "video" and kind == "still":
-        raise ConfigError(f"a video input makes a video: {output.name} is a picture (use .mp4 or .gif)")
-    cfg, film = settings.with_film(cfg, settings.Shortcuts(**shortcuts), overrides)
-    if film is not None and film.has_audio and audio is None and kind == "mp4":
-        audio = film.path  # the film keeps its sound
     # Every value of every frame, checked before anything else is looked at or written.
-    plan = build_plan(cfg, frames=1 if kind == "still" else None, still=kind == "still")
+    sound = settings.soundtrack(cfg, audio)
+    plan = build_plan(cfg, frames=1 if kind == "still" else None, still=kind == "still", sound=sound)
     outputs.check_output_folder(output)
     width, height = settings.canvas_size(cfg, kind == "still", shortcuts.get("size") is not None)
     if kind == "mp4" and video.check_video_size(width, height):
         raise ConfigError(video.check_video_size(width, height))
-    if audio is not None and kind != "mp4":
-        raise ConfigError("--audio needs an .mp4 output")
+    if kind != "mp4" and sound is None:
+        if cfg.video.audio is not None:  # (a GIF or still may follow the sound, but cannot carry it)
+            raise ConfigError("--audio needs an .mp4 output")
+        audio = None  # a film's own sound
     if frames_dir is not None:
         frames_dir = Path(frames_dir).resolve()
         outputs.check_frames_dir(frames_dir, overwrite)
@@ -203,7 +202,7 @@ def resume(
         if changed:
             raise ConfigError(f"cannot resume {output.name}: its settings changed ({'; '.join(changed)}); "
                               "only --frames/--seconds may grow")
-        plan = build_plan(cfg)
+        plan = build_plan(cfg, sound=settings.soundtrack(cfg, Path(manifest.audio) if manifest.audio else None))
         film = clip.probe(cfg.start.video) if cfg.start.kind == "video" else None
         if film is not None and plan.frames > film.frames:
             raise ConfigError(f"cannot resume {output.name} longer than its film: {film.path.name} has "

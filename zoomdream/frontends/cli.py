@@ -35,6 +35,7 @@ examples:
   python -m zoomdream --preset classic-zoom --input photo.jpg -o dreamed.png
   python -m zoomdream --preset noise-to-dogs --set dream.step_size=2 --set camera.zoom_per_second=2
   python -m zoomdream --preset spiral --plan spiral.png  the schedule as a table and a plot
+  python -m zoomdream --preset music-pulse --audio song.mp3 --audio-length   zoom with the music
   python -m zoomdream --preset classic-zoom --layer class:banana --seconds 2
   python -m zoomdream --resume noise-to-dogs.mp4         continue after Ctrl-C, a kill or a crash
   python -m zoomdream --list-layers                       which layer draws what
@@ -85,8 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--assemble", metavar="OUT", help="join the finished segments of OUT's render into a playable OUT now")
     p.add_argument("--preview", action="store_true", help="a fast draft of the same schedule: half size, one octave "
                    "less, half the iterations (default output PRESET-preview.mp4)")
-    p.add_argument("--audio", metavar="FILE", help="put this soundtrack into the MP4 (the video keeps its length)")
-    p.add_argument("--audio-length", action="store_true", help="render exactly as long as the --audio soundtrack")
+    p.add_argument("--audio", metavar="FILE", help="a soundtrack (any format ffmpeg reads, or 'demo'): it goes into the "
+                   "MP4 (the video keeps its length), and values written {audio: onsets, ...} follow it")
+    p.add_argument("--audio-length", action="store_true", help="render exactly as long as the soundtrack")
     p.add_argument("--checkpoint-every", type=int, metavar="N", help="frames between checkpoints (default: about a "
                    "minute of rendering)")
     p.add_argument("--plan", nargs="?", const="", metavar="FILE",
@@ -126,15 +128,15 @@ def keys_text() -> str:
 
 def _shortcuts(args: argparse.Namespace) -> settings.Shortcuts:
     return settings.Shortcuts(frames=args.frames, seconds=args.seconds, size=args.size, fps=args.fps, seed=args.seed,
-                              layer=args.layer, input_image=args.input)
+                              layer=args.layer, input_image=args.input, audio=args.audio)
 
 
 def _plan(args: argparse.Namespace, overrides: dict) -> int:
-    cfg = settings.resolve_config(args.preset or DEFAULT_PRESET, _shortcuts(args), overrides)
-    cfg, _ = settings.with_film(cfg, _shortcuts(args), overrides)
-    plan = build_plan(cfg)
+    cfg, _, audio = settings.resolve_render(args.preset or DEFAULT_PRESET, _shortcuts(args), overrides, args.audio_length)
+    sound = settings.soundtrack(cfg, audio)
+    plan = build_plan(cfg, sound=sound)
     print(planview.plan_table(cfg, plan))
-    for path in planview.write_plan(cfg, plan, args.plan or None):
+    for path in planview.write_plan(cfg, plan, args.plan or None, sound):
         print(f"wrote {path}")
     return 0
 
@@ -204,7 +206,7 @@ def _render(args: argparse.Namespace) -> int:
         else:
             result = render(
                 args.preset or DEFAULT_PRESET, args.output, overrides=overrides, overwrite=args.overwrite,
-                preview=args.preview, audio=args.audio, audio_length=args.audio_length,
+                preview=args.preview, audio_length=args.audio_length,
                 checkpoint_every=args.checkpoint_every, frames_dir=args.frames_dir, progress=progress,
                 **dataclasses.asdict(_shortcuts(args)),
             )

@@ -141,8 +141,8 @@ class GifWriter(FrameWriter):
 def join(segments: list[Path], output: Path, frames: int, fps: float, metadata: dict | None = None,
          audio: Path | None = None) -> None:
     """Join MP4 segments made with the same settings into ``output`` without re-encoding,
-    with ``metadata`` as JSON in the file's comment tag and an optional soundtrack (cut to
-    the video's length). Written to a temporary file, which replaces ``output`` only once
+    with ``metadata`` as JSON in the file's comment tag and an optional soundtrack (cut or
+    padded with silence to the video's length). Written to a temporary file, which replaces ``output`` only once
     it is seen to hold all ``frames`` frames (ffmpeg's concat skips a damaged input and
     still succeeds)."""
     listing = output.with_name(output.name + ".segments.txt")
@@ -150,7 +150,8 @@ def join(segments: list[Path], output: Path, frames: int, fps: float, metadata: 
     temporary = output.with_name(output.stem + ".joining" + output.suffix)
     args = ["-loglevel", "error", "-f", "concat", "-safe", "0", "-i", str(listing)]
     if audio is not None:
-        args += ["-i", str(audio), "-map", "0:v", "-map", "1:a", "-c:a", "aac", "-b:a", "192k"]
+        # Padded with silence, then cut with the video: the sound ends when the picture does.
+        args += ["-i", str(audio), "-map", "0:v", "-map", "1:a", "-af", "apad", "-c:a", "aac", "-b:a", "192k"]
     args += ["-c:v", "copy", "-t", f"{frames / fps:.6f}"]
     if metadata is not None:
         args += ["-metadata", f"comment={json.dumps(metadata, separators=(',', ':'))}"]

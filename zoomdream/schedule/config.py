@@ -181,6 +181,8 @@ class VideoConfig:
     frames: int | None = _field(None, "length in frames (default: the layer schedule's length)", min=1, max=MAX_FRAMES)
     seconds: float | None = _field(None, "length in seconds, instead of frames", above=0)
     quality: float = _field(8.0, "H.264 quality from 1 (smallest file) to 10 (best)", min=1, max=10)
+    audio: str | None = _field(None, "soundtrack (--audio): a sound file ffmpeg reads, or 'demo' (a track zoomdream "
+                               "synthesises); it goes into the MP4, and values written {audio: FEATURE} follow it")
 
     def __post_init__(self):
         if self.frames is not None and self.seconds is not None:

@@ -1,7 +1,9 @@
 """Small formulas of time, such as ``1.2 + 0.1*sin(2*pi*t/8)``, for preset values.
 
 A formula is parsed with Python's ``ast`` module and then checked node by node against a
-whitelist: numbers, the names ``t`` (seconds), ``frame``, ``fps`` and ``pi``, the operators
+whitelist: numbers, the names ``t`` (seconds), ``frame``, ``fps`` and ``pi``, the
+soundtrack's features (``rms``, ``onsets``, ``beats``, ``bass``...: see
+:mod:`zoomdream.audio.sources`; each 0..1 at the time), the operators
 ``+ - * / **`` and the functions ``sin cos abs min max``. Anything else (attributes,
 subscripts, other names, ``__import__``...) is refused before evaluation. Evaluation walks
 the checked tree itself; Python's ``eval`` is never called.
@@ -15,9 +17,10 @@ import operator
 
 import numpy as np
 
+from zoomdream.audio import sources
 from zoomdream.errors import ConfigError
 
-VARIABLES = ("t", "frame", "fps")
+VARIABLES = ("t", "frame", "fps") + sources.NAMES
 CONSTANTS = {"pi": np.pi}
 FUNCTIONS = {"sin": np.sin, "cos": np.cos, "abs": np.abs, "min": np.minimum, "max": np.maximum}
 FUNCTION_ARITY = {"sin": 1, "cos": 1, "abs": 1, "min": 2, "max": 2}
@@ -86,9 +89,23 @@ class Expression:
     text: str
     tree: ast.Expression = dataclasses.field(compare=False, repr=False, hash=False)
 
-    def evaluate(self, t: np.ndarray, frame: np.ndarray, fps: float) -> np.ndarray:
+    @property
+    def sound_names(self) -> tuple[str, ...]:
+        """The soundtrack's features this formula reads."""
+        used = {node.id for node in ast.walk(self.tree) if isinstance(node, ast.Name)}
+        return tuple(name for name in sources.NAMES if name in used)
+
+    def evaluate(self, t: np.ndarray, frame: np.ndarray, fps: float, sound=None, window: float = 0.0) -> np.ndarray:
+        """The formula's values at times ``t``. ``sound`` (a
+        :class:`~zoomdream.audio.soundtrack.Soundtrack`) is read for the features it
+        names, each at its highest within ``window`` seconds of the time (see there)."""
         t = np.asarray(t, np.float64)
         env = {"t": t, "frame": np.asarray(frame, np.float64), "fps": float(fps)}
+        for name in self.sound_names:
+            if sound is None:
+                raise ExpressionError(f"{self.text!r} follows the sound ({name}), but there is no soundtrack: "
+                                      "give --audio FILE or video.audio")
+            env[name] = sound.sample(sources.parse(name, name), t, window)
         with np.errstate(all="ignore"):
             value = np.broadcast_to(np.asarray(_evaluate(self.tree, env), np.float64), t.shape)
         if not np.all(np.isfinite(value)):

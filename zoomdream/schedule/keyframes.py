@@ -13,7 +13,9 @@ In a preset, any schedulable number can be written as
         - {t: 8, value: 1.0}
         - [12, 0.5]            # short form: [t, value] or [t, value, interp]
 
-  or ``{keyframes: [...], interp: cubic}`` to set every segment's interpolation at once.
+  or ``{keyframes: [...], interp: cubic}`` to set every segment's interpolation at once;
+* the soundtrack: ``{audio: onsets, min: 1.0, max: 4.0, smooth: 0, attack: 0, release: 0.3}``
+  (see :mod:`zoomdream.audio.sources`), or a formula that names a feature: ``"1 + 2*onsets"``.
 
 Interpolations: ``hold`` (keep the value until the next keyframe), ``linear``, ``smooth``
 (ease in and out: smoothstep), ``cubic`` (monotone cubic through the keyframes, PCHIP: no
@@ -30,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from zoomdream.audio import sources
 from zoomdream.errors import ConfigError
 from zoomdream.schedule import expressions
 
@@ -47,9 +50,9 @@ class Keyframe:
     def seconds(self, fps: float) -> float:
         return self.time / fps if self.by_frame else self.time
 
-    def value_at(self, seconds: float, fps: float) -> float:
+    def value_at(self, seconds: float, fps: float, sound=None) -> float:
         if isinstance(self.value, expressions.Expression):
-            return float(self.value.evaluate(np.array([seconds]), np.array([seconds * fps]), fps)[0])
+            return float(self.value.evaluate(np.array([seconds]), np.array([seconds * fps]), fps, sound)[0])
         return self.value
 
 
@@ -62,6 +65,7 @@ class Curve:
     constant: float | None = None
     expression: expressions.Expression | None = None
     keyframes: tuple[Keyframe, ...] = ()
+    drive: sources.Drive | None = None  # follows the soundtrack
 
     @classmethod
     def of(cls, value: float) -> Curve:
@@ -79,33 +83,54 @@ class Curve:
         value = self.raw()
         return f"{value:g}" if isinstance(value, (int, float)) else json.dumps(value)
 
-    def at(self, t: np.ndarray, fps: float, key: str = "") -> np.ndarray:
-        """Values at times ``t`` (seconds), float64. A formula without a finite value
-        raises :class:`ConfigError` naming ``key``."""
+    def at(self, t: np.ndarray, fps: float, key: str = "", sound=None, window: float = 0.0) -> np.ndarray:
+        """Values at times ``t`` (seconds), float64. ``sound`` is the soundtrack (a
+        :class:`~zoomdream.audio.soundtrack.Soundtrack`) for a curve that follows it, read
+        at its highest within ``window`` seconds around each time (0: as it is). A
+        formula without a finite value, or a sound curve without a soundtrack, raises
+        :class:`ConfigError` naming ``key``."""
         t = np.asarray(t, np.float64)
         try:
             if self.constant is not None:
                 return np.full(t.shape, self.constant)
+            if self.drive is not None:
+                if sound is None:
+                    raise ConfigError(f"follows the sound ({self.drive.source.name}), but there is no soundtrack: "
+                                      "give --audio FILE or video.audio")
+                feature = sound.sample(self.drive.source, t, window, self.drive.shaping)
+                return self.drive.low + (self.drive.high - self.drive.low) * feature
             if self.expression is not None:
-                return self.expression.evaluate(t, t * fps, fps)
-            return _interpolate(self.keyframes, t, fps)
-        except expressions.ExpressionError as exc:
+                return self.expression.evaluate(t, t * fps, fps, sound, window)
+            return _interpolate(self.keyframes, t, fps, sound)
+        except ConfigError as exc:
             raise ConfigError(f"{key}: {exc}" if key else str(exc)) from None
 
-    def per_frame(self, frames: int, fps: float, key: str = "") -> np.ndarray:
-        """Values at every frame's time, frame k being at t = k / fps."""
-        return self.at(np.arange(frames) / fps, fps, key)
+    def per_frame(self, frames: int, fps: float, key: str = "", sound=None) -> np.ndarray:
+        """Values at every frame's time, frame k being at t = k / fps; a sound feature
+        at its highest within the frame's 1/fps."""
+        return self.at(np.arange(frames) / fps, fps, key, sound, window=1 / fps)
 
     def numbers(self) -> list[float]:
         """The plain numbers this curve is built from (for range checks at load time)."""
         if self.constant is not None:
             return [self.constant]
+        if self.drive is not None:
+            return [self.drive.low, self.drive.high]
         return [k.value for k in self.keyframes if not isinstance(k.value, expressions.Expression)]
 
+    def sound(self) -> list[tuple[str, sources.Source, sources.Shaping]]:
+        """What this curve follows in the soundtrack, as (label, source, shaping)."""
+        if self.drive is not None:
+            return [(self.drive.label, self.drive.source, self.drive.shaping)]
+        formulas = [self.expression] if self.expression is not None else []
+        formulas += [k.value for k in self.keyframes if isinstance(k.value, expressions.Expression)]
+        names = {name for formula in formulas for name in formula.sound_names}
+        return [(name, sources.parse(name, name), sources.AS_IT_IS) for name in sources.NAMES if name in names]
 
-def _interpolate(keys: tuple[Keyframe, ...], t: np.ndarray, fps: float) -> np.ndarray:
+
+def _interpolate(keys: tuple[Keyframe, ...], t: np.ndarray, fps: float, sound=None) -> np.ndarray:
     times = np.array([k.seconds(fps) for k in keys])
-    values = np.array([k.value_at(s, fps) for k, s in zip(keys, times)])
+    values = np.array([k.value_at(s, fps, sound) for k, s in zip(keys, times)])
     if len(keys) == 1:
         return np.full(t.shape, values[0])
     segment = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(keys) - 2)
@@ -172,10 +197,13 @@ def parse_curve(value: Any, key: str) -> Curve:
     if isinstance(value, Curve):
         return value
     source = json.dumps(value)
+    if isinstance(value, dict) and "audio" in value:
+        return Curve(source=source, drive=sources.parse_drive(value, key))
     if isinstance(value, dict):
         unknown = set(value) - {"keyframes", "interp"}
         if unknown or "keyframes" not in value:
-            raise ConfigError(f"{key}: expected a number, a formula, a list of keyframes or {{keyframes: [...], interp: ...}}")
+            raise ConfigError(f"{key}: expected a number, a formula, a list of keyframes, {{keyframes: [...], interp: ...}} "
+                              "or {audio: FEATURE, min: ..., max: ...}")
         default_interp, entries = value.get("interp", DEFAULT_INTERPOLATION), value["keyframes"]
         if default_interp not in INTERPOLATIONS:
             raise ConfigError(f"{key}.interp: unknown interpolation {default_interp!r}; valid: {', '.join(INTERPOLATIONS)}")

@@ -33,6 +33,9 @@ class Plan:
     values: FrameValues
     dreamed: np.ndarray  # bool (frames,): False for frames that only move (dream.cadence)
     film: bool = False  # a film is dreamed: the camera values are the view's (see _film_values)
+    # What the values that follow the soundtrack follow: {value: {feature label: (frames,)}},
+    # each feature shaped as it drives the value and read at the frames' times.
+    sound: dict[str, dict[str, np.ndarray]] = dataclasses.field(default_factory=dict)
 
     @property
     def frames(self) -> int:
@@ -96,7 +99,8 @@ def candidate_objectives(config: RenderConfig) -> tuple[objectives.Objective, ..
     return tuple(sorted(found, key=lambda o: (o.depth, o)))
 
 
-def objective_weights(config: RenderConfig, frames: int, candidates: tuple[objectives.Objective, ...]) -> np.ndarray:
+def objective_weights(config: RenderConfig, frames: int, candidates: tuple[objectives.Objective, ...],
+                      sound=None) -> np.ndarray:
     """(frames, objectives) weights: each schedule entry's (possibly scheduled) weights,
     held for its length (the last one until the end), with linear crossfades centred on
     each change."""
@@ -108,7 +112,7 @@ def objective_weights(config: RenderConfig, frames: int, candidates: tuple[objec
         for objective, curve in step.layer:
             key = f"layers.schedule[{i}].layer.{objective.spec}"
             keyframes.check_order(curve, key, fps)
-            w[:, column[objective]] += curve.per_frame(frames, fps, key)
+            w[:, column[objective]] += curve.per_frame(frames, fps, key, sound)
         per_entry.append(w)
     lengths = [step_frames(s, fps) for s in config.layers.schedule]
     starts = np.cumsum([0] + lengths[:-1])
@@ -130,17 +134,19 @@ def objective_weights(config: RenderConfig, frames: int, candidates: tuple[objec
     return weights.astype(np.float32)
 
 
-def build_plan(config: RenderConfig, frames: int | None = None, still: bool = False) -> Plan:
+def build_plan(config: RenderConfig, frames: int | None = None, still: bool = False, sound=None) -> Plan:
     """Evaluate every per-frame value of ``config``.
 
     Args:
       config: a validated render config.
       frames: number of frames (default: :func:`render_frames`).
       still: one picture: no camera motion.
+      sound: the soundtrack (:class:`~zoomdream.audio.soundtrack.Soundtrack`), for values
+        that follow it.
     """
     n = render_frames(config) if frames is None else frames
     candidates = candidate_objectives(config)
-    scheduled = values.evaluate(config, n, still=still)
+    scheduled = values.evaluate(config, n, still=still, sound=sound)
     if config.start.kind == "video":
         scheduled = _film_values(scheduled)
     return Plan(
@@ -148,12 +154,30 @@ def build_plan(config: RenderConfig, frames: int | None = None, still: bool = Fa
         objectives=candidates,
         values=FrameValues({
             **scheduled,
-            "weights": objective_weights(config, n, candidates),
+            "weights": objective_weights(config, n, candidates, sound),
             "frame_index": np.arange(n, dtype=np.int32),
         }),
         dreamed=np.arange(n) % config.dream.cadence == 0,
         film=config.start.kind == "video",
+        sound=_sound_curves(config, n, sound) if sound is not None else {},
     )
+
+
+def sound_curves(config: RenderConfig) -> dict[str, keyframes.Curve]:
+    """The curves of ``config`` that follow the soundtrack, by the value they set (a
+    frame value's name, or ``weight <objective>``)."""
+    curves = {field.frame_name: field.curve(config) for field in values.scheduled_fields()}
+    for step in config.layers.schedule:
+        for objective, curve in step.layer:
+            curves.setdefault(f"weight {objective.spec}", curve)
+    return {name: curve for name, curve in curves.items() if curve.sound()}
+
+
+def _sound_curves(config: RenderConfig, frames: int, sound) -> dict[str, dict[str, np.ndarray]]:
+    times = np.arange(frames) / config.video.fps
+    return {name: {label: sound.sample(source, times, 1 / config.video.fps, shaping)
+                   for label, source, shaping in curve.sound()}
+            for name, curve in sound_curves(config).items()}
 
 
 def _film_values(scheduled: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

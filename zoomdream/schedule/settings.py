@@ -11,13 +11,15 @@ from typing import Any
 
 import numpy as np
 
+from zoomdream.audio import demo
+from zoomdream.audio import soundtrack as soundtrack_lib
 from zoomdream.dream import objectives
 from zoomdream.dream.step import DreamSpec
 from zoomdream.errors import ConfigError
 from zoomdream.io import clip, images, video
 from zoomdream.schedule import config as config_lib
 from zoomdream.schedule.config import RenderConfig
-from zoomdream.schedule.plan import Plan, render_frames
+from zoomdream.schedule.plan import Plan, render_frames, sound_curves
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Shortcuts:
     seed: int | None = None
     layer: str | None = None  # one objective for the whole render
     input_image: str | Path | None = None  # start from this picture, or dream this film
+    audio: str | Path | None = None  # the soundtrack (video.audio)
 
     def overrides(self) -> dict[str, Any]:
         """The shortcuts as ``{dotted.key: value}`` overrides."""
@@ -39,9 +42,9 @@ class Shortcuts:
             raise ConfigError("give --frames or --seconds, not both")
         out: dict[str, Any] = {}
         for name, key in (("frames", "video.frames"), ("seconds", "video.seconds"), ("size", "video.size"),
-                          ("fps", "video.fps"), ("seed", "seed")):
+                          ("fps", "video.fps"), ("seed", "seed"), ("audio", "video.audio")):
             if getattr(self, name) is not None:
-                out[key] = getattr(self, name)
+                out[key] = str(getattr(self, name)) if name == "audio" else getattr(self, name)
         if self.layer is not None:
             objectives.parse(self.layer, "--layer")
             out["layers.schedule"] = [self.layer]
@@ -63,6 +66,44 @@ def resolve_config(preset: str | RenderConfig, shortcuts: Shortcuts = Shortcuts(
             config_lib.set_value(raw, key, value)
         return config_lib.from_dict(raw)
     return config_lib.load(preset, changes)
+
+
+def resolve_render(preset: str | RenderConfig, shortcuts: Shortcuts = Shortcuts(),
+                   overrides: dict[str, Any] | None = None, audio_length: bool = False):
+    """(config, the film it dreams or None, the soundtrack file or None) of a render:
+    :func:`resolve_config`, then as long as the soundtrack (``audio_length``), then the
+    film's settings (:func:`with_film`). A film with sound and no other soundtrack keeps
+    its own."""
+    config = resolve_config(preset, shortcuts, overrides)
+    audio = soundtrack_file(config)
+    if audio_length:
+        if audio is None:
+            raise ConfigError("--audio-length needs --audio (or video.audio)")
+        shortcuts = dataclasses.replace(shortcuts, seconds=video.media_seconds(audio, "a"), frames=None)
+        config = resolve_config(preset, shortcuts, overrides)
+    config, film = with_film(config, shortcuts, overrides)
+    if audio is None and film is not None and film.has_audio:
+        audio = film.path
+    return config, film, audio
+
+
+def soundtrack_file(config: RenderConfig) -> Path | None:
+    """The file ``video.audio`` names (``demo``: the synthesised demo track), checked."""
+    if config.video.audio is None:
+        return None
+    if config.video.audio == "demo":
+        return demo.track_path()
+    return check_audio(config.video.audio)
+
+
+def soundtrack(config: RenderConfig, path: Path | None) -> soundtrack_lib.Soundtrack | None:
+    """The analysed soundtrack, when a value of ``config`` follows it (else None: nothing
+    is decoded)."""
+    curves = sound_curves(config)
+    if not curves or path is None:
+        return None
+    bands = {source.band for curve in curves.values() for _, source, _ in curve.sound() if source.kind == "band"}
+    return soundtrack_lib.load(path, tuple(sorted(bands)), key="video.audio")
 
 
 def canvas_size(config: RenderConfig, still: bool, size_given: bool) -> tuple[int, int]:
@@ -145,9 +186,9 @@ def check_audio(audio: str | Path | None) -> Path | None:
         return None
     path = Path(audio).expanduser()
     if not path.is_file():
-        raise ConfigError(f"--audio: {str(audio)!r} does not exist")
+        raise ConfigError(f"video.audio (--audio): {str(audio)!r} does not exist")
     try:
         video.media_seconds(path, "a")
     except OSError:
-        raise ConfigError(f"--audio: {str(audio)!r} has no sound ffmpeg can read") from None
+        raise ConfigError(f"video.audio (--audio): {str(audio)!r} has no sound ffmpeg can read") from None
     return path.resolve()

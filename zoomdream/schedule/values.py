@@ -149,12 +149,12 @@ def field_named(frame_name: str) -> ScheduledField | None:
     return next((f for f in scheduled_fields() if f.frame_name == frame_name), None)
 
 
-def _evaluate(field: ScheduledField, config: config_lib.RenderConfig, frames: int, still: bool) -> np.ndarray:
+def _evaluate(field: ScheduledField, config: config_lib.RenderConfig, frames: int, still: bool, sound) -> np.ndarray:
     fps = config.video.fps
     curve = field.curve(config)
     keyframes.check_order(curve, field.key, fps)
     if field.per_frame == "sample":
-        values = curve.per_frame(frames, fps, field.key)
+        values = curve.per_frame(frames, fps, field.key, sound)
         if field.integer:
             values = np.round(values)
         config_lib.check_numbers(field.meta, values, field.key)
@@ -163,14 +163,14 @@ def _evaluate(field: ScheduledField, config: config_lib.RenderConfig, frames: in
         return np.full(frames, _AT_REST[field.per_frame])
     # Midpoints of INTEGRATION_STEPS sub-intervals of every frame interval.
     sub = (np.arange(frames)[:, None] + (np.arange(INTEGRATION_STEPS)[None, :] + 0.5) / INTEGRATION_STEPS) / fps
-    rate = curve.at(sub.ravel(), fps, field.key).reshape(sub.shape)
+    rate = curve.at(sub.ravel(), fps, field.key, sound).reshape(sub.shape)
     config_lib.check_numbers(field.meta, rate, field.key)
     if field.per_frame == "log_rate":
         return np.exp(np.log(rate).mean(axis=1) / fps)
     return rate.mean(axis=1) / fps * field.scale
 
 
-def evaluate(config: config_lib.RenderConfig, frames: int, still: bool = False) -> dict[str, np.ndarray]:
+def evaluate(config: config_lib.RenderConfig, frames: int, still: bool = False, sound=None) -> dict[str, np.ndarray]:
     """Every scheduled value of ``config`` at every frame, range-checked against its
     declared bounds: ``{frame_name: array (frames,)}`` in the step's units and dtypes.
 
@@ -178,13 +178,15 @@ def evaluate(config: config_lib.RenderConfig, frames: int, still: bool = False) 
       config: a validated render config.
       frames: number of frames.
       still: one picture: camera rates are at rest.
+      sound: the soundtrack (:class:`~zoomdream.audio.soundtrack.Soundtrack`) that values
+        following the sound read; without one they are refused.
     """
     if frames < 1:
         raise ConfigError(f"a render needs at least one frame, got {frames}")
     out = {}
     for field in scheduled_fields():
         with np.errstate(over="ignore", invalid="ignore"):
-            array = _evaluate(field, config, frames, still).astype(field.dtype)
+            array = _evaluate(field, config, frames, still, sound).astype(field.dtype)
         if not np.isfinite(array).all():  # float32 overflow, or a factor compounded past it
             raise ConfigError(f"{field.key}: too large: it reaches {array[~np.isfinite(array)][0]:g} in a frame")
         out[field.frame_name] = array
