@@ -15,22 +15,23 @@ def photo() -> np.ndarray:
         return g["rgb_odd"]
 
 
-def panning_frames(size: int, frames: int, shift: tuple[float, float], magnify: int = 1) -> np.ndarray:
-    """``frames`` views of ``size`` x ``size`` pixels of the photograph (magnified
-    ``magnify`` times, bilinearly), each moved by ``shift`` (dy, dx) pixels from the one
-    before (integer shifts keep them exact)."""
+def panning_frames(size: int | tuple[int, int], frames: int, shift: tuple[float, float], magnify: int = 1) -> np.ndarray:
+    """``frames`` views of the photograph (magnified ``magnify`` times, bilinearly),
+    ``size`` pixels square or (width, height), each moved by ``shift`` (dy, dx) pixels
+    from the one before (integer shifts keep them exact)."""
+    width, height = (size, size) if isinstance(size, int) else size
     picture = photo()
     if magnify > 1:
         from scipy import ndimage
 
         picture = np.clip(ndimage.zoom(picture.astype(np.float32), (magnify, magnify, 1), order=1), 0, 255)
         picture = np.round(picture).astype(np.uint8)
-    top = (picture.shape[0] - size) // 2 - round(shift[0] * (frames - 1) / 2)
-    left = (picture.shape[1] - size) // 2 - round(shift[1] * (frames - 1) / 2)
+    top = (picture.shape[0] - height) // 2 - round(shift[0] * (frames - 1) / 2)
+    left = (picture.shape[1] - width) // 2 - round(shift[1] * (frames - 1) / 2)
     out = []
     for k in range(frames):
         y, x = top + round(k * shift[0]), left + round(k * shift[1])
-        out.append(picture[y:y + size, x:x + size])
+        out.append(picture[y:y + height, x:x + width])
     return np.stack(out)
 
 

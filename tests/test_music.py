@@ -173,3 +173,27 @@ def test_a_render_that_follows_the_sound_keeps_it_frame_exact(tmp_path, net, cli
                                   overrides=overrides, progress=False, net=net)
         assert result.frames == frames == video.count_frames(out)
         assert abs(video.media_seconds(out, "a") - frames / 25) <= 1 / 25
+
+
+def test_an_interrupted_render_that_follows_the_sound_resumes_exactly(tmp_path, net, click_file, monkeypatch):
+    """The soundtrack is read again on resume, from where the render found it, even when
+    it was named relative to a folder the resume is not run from."""
+    path, _ = click_file
+    (tmp_path / "songs").mkdir()
+    (tmp_path / "songs" / "clicks.m4a").write_bytes(path.read_bytes())
+    monkeypatch.chdir(tmp_path / "songs")
+    overrides = {"dream.octaves": 1, "dream.iterations": 1, "camera.zoom_per_second": {"audio": "onsets", "min": 1, "max": 3}}
+
+    def stop_at_sixth(k, frame):
+        if k == 5:
+            raise KeyboardInterrupt
+
+    common = dict(frames=10, size="64x64", layer="conv2/3x3", audio="clicks.m4a", overrides=overrides, progress=False,
+                  net=net, checkpoint_every=3)
+    cut = zoomdream.render("classic-zoom", tmp_path / "cut.mp4", on_frame=stop_at_sixth, **common)
+    assert cut.interrupted
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["--resume", str(tmp_path / "cut.mp4"), "--quiet"]) == 0
+    monkeypatch.chdir(tmp_path / "songs")
+    zoomdream.render("classic-zoom", tmp_path / "straight.mp4", **common)
+    np.testing.assert_array_equal(video.read_video(tmp_path / "cut.mp4"), video.read_video(tmp_path / "straight.mp4"))

@@ -63,7 +63,8 @@ def test_cli_renders_an_mp4_with_the_right_frames_and_size(tmp_path):
 
 
 def test_render_api_compiles_once_across_a_changing_schedule(tmp_path, net, monkeypatch):
-    """Every program of the frame is compiled before the loop; nothing compiles in it."""
+    """Every program of the frame is compiled before the loop; nothing compiles in it,
+    whatever the schedule and the soundtrack do to the values."""
     compiles = []
     jax.monitoring.register_event_duration_secs_listener(
         lambda event, duration, **kw: compiles.append(event) if event == "/jax/core/compile/backend_compile_duration" else None
@@ -88,9 +89,11 @@ def test_render_api_compiles_once_across_a_changing_schedule(tmp_path, net, monk
                             {"layer": {"inception_3b/output": 1.0, "conv2/3x3": 0.5}, "frames": 2}],
         "layers.crossfade_frames": 2,
         "camera.zoom_per_second": 2.0,
+        "camera.rotation": "40*bass",
+        "dream.step_size": {"audio": "onsets", "min": 1.0, "max": 2.0},
     }
     result = zoomdream.render("classic-zoom", tmp_path / "a.mp4", frames=7, size="64x64", overrides=overrides,
-                              progress=False, on_frame=on_frame, net=net)
+                              progress=False, on_frame=on_frame, net=net, audio="demo")
     assert result.frames == 7 and not result.interrupted
     counts = [c for _, c in seen]
     assert counts == before_loop * 7, f"compiles before the loop: {before_loop}, after each frame: {counts}"

@@ -186,7 +186,7 @@ def check_audio(audio: str | Path | None) -> Path | None:
         return None
     path = Path(audio).expanduser()
     if not path.is_file():
-        raise ConfigError(f"video.audio (--audio): {str(audio)!r} does not exist")
+        raise ConfigError(f"video.audio (--audio): {str(audio)!r} does not exist or is not a file")
     try:
         video.media_seconds(path, "a")
     except OSError:
