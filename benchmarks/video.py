@@ -63,7 +63,7 @@ def large(size: str, frames: int, still: bool) -> None:
     net = zoomdream.load_googlenet()
     stamps = []
     with tempfile.TemporaryDirectory() as tmp:
-        options = dict(progress=False, net=net, on_frame=lambda k, frame: stamps.append(time.perf_counter()))
+        options = {"progress": False, "net": net, "on_frame": lambda k, frame: stamps.append(time.perf_counter())}
         began = time.perf_counter()
         if still:
             result = zoomdream.render("classic-zoom", Path(tmp) / "still.mp4", frames=1, size=size, **options)

@@ -188,8 +188,8 @@ def test_an_interrupted_render_that_follows_the_sound_resumes_exactly(tmp_path, 
         if k == 5:
             raise KeyboardInterrupt
 
-    common = dict(frames=10, size="64x64", layer="conv2/3x3", audio="clicks.m4a", overrides=overrides, progress=False,
-                  net=net, checkpoint_every=3)
+    common = {"frames": 10, "size": "64x64", "layer": "conv2/3x3", "audio": "clicks.m4a", "overrides": overrides,
+              "progress": False, "net": net, "checkpoint_every": 3}
     cut = zoomdream.render("classic-zoom", tmp_path / "cut.mp4", on_frame=stop_at_sixth, **common)
     assert cut.interrupted
     monkeypatch.chdir(tmp_path)

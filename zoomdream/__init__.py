@@ -5,9 +5,10 @@
     zoomdream.render("noise-to-dogs", "dogs.mp4", seconds=8)
 
 The package's folders follow the program's shape: ``network/`` (GoogLeNet, its weights),
-``schedule/`` (presets -> per-frame values), ``dream/`` (the compiled frame step), ``io/``
-(pictures, video, checkpoints, outputs), ``render.py`` (the loop) and ``frontends/`` (the
-command line, notebooks, galleries, ``--plan``).
+``schedule/`` (presets -> per-frame values), ``audio/`` (the soundtrack that values may
+follow), ``dream/`` (the compiled frame step), ``io/`` (pictures, video, checkpoints,
+outputs), ``render.py`` (the loop), ``frontends/`` (the command line, notebooks,
+galleries, ``--plan``) and ``web/`` (``python -m zoomdream serve``: the web page).
 """
 
 __version__ = "0.1.0"

@@ -39,6 +39,7 @@ examples:
   python -m zoomdream --preset classic-zoom --layer class:banana --seconds 2
   python -m zoomdream --resume noise-to-dogs.mp4         continue after Ctrl-C, a kill or a crash
   python -m zoomdream --list-layers                       which layer draws what
+  python -m zoomdream serve                               a web page at http://127.0.0.1:8000/
 
 Presets are YAML files; --list-keys prints every key with its default and meaning.
 """
@@ -142,6 +143,11 @@ def _plan(args: argparse.Namespace, overrides: dict) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:  # the web page: its own options (python -m zoomdream serve --help)
+        from zoomdream.web.serve import main as serve
+
+        return serve(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.list_layers:
