@@ -108,6 +108,16 @@ def test_bad_requests_get_one_line_and_the_server_goes_on(server, request_kind, 
     assert good.status_code == 201 and wait_for(server, good.json()["id"])["state"] == "done"
 
 
+def test_a_full_queue_refuses_more(tmp_path, net):
+    with TestClient(create_app(tmp_path / "jobs", submissions.Limits(waiting=2), net=net)) as client:
+        first = submit(client, overrides={**TINY, "video.seconds": 20}, fmt="mp4").json()["id"]
+        wait_for(client, first, until=lambda job: job["state"] == "running")
+        waiting = [submit(client).status_code for _ in range(3)]
+        assert waiting[:2] == [201, 201] and waiting[2] == 429
+        for job in client.get("/api/jobs").json():
+            client.delete(f"/api/jobs/{job['id']}")
+
+
 def test_unknown_jobs_are_404_and_results_wait_for_their_job(server):
     for path in ("/api/jobs/nosuchjob", "/api/jobs/nosuchjob/result", "/api/jobs/../../etc/passwd"):
         response = server.get(path)

@@ -27,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from zoomdream import timeline
-from zoomdream.dream import cache, cost, host_memory, objectives, step
+from zoomdream.dream import cache, cost, devices, host_memory, objectives, step
 from zoomdream.dream.step import DreamSpec
 from zoomdream.errors import ConfigError
 from zoomdream.io import clip, images, lock, outputs, parts, video
@@ -153,7 +153,7 @@ def render(
 
     if preview:
         cfg, plan, width, height = settings.preview(cfg, plan, width, height)
-    spec = settings.dream_spec(cfg, plan, width, height)
+    spec = _spec(cfg, plan, width, height, progress)
     canvas = images.initial_canvas(cfg.start, spec.canvas_shape[1], spec.canvas_shape[0], cfg.seed)
 
     if kind == "mp4":
@@ -213,7 +213,7 @@ def resume(
         width, height = manifest.size
         if manifest.preview:
             cfg, plan, width, height = settings.preview(cfg, plan, *cfg.video.size)
-        spec = settings.dream_spec(cfg, plan, width, height)
+        spec = _spec(cfg, plan, width, height, progress)
         key_data = _key_data(cfg.seed)
         point = parts.resume_point(folder, manifest, key_data)
         for note in point.notes:
@@ -230,6 +230,14 @@ def resume(
         frames_to = Path(manifest.frames_dir) if manifest.frames_dir else None
         return _run(_Job(cfg, plan, spec, canvas, point.start, output, sink, frames_to, film), net, progress,
                     on_frame)
+
+
+def _spec(cfg: RenderConfig, plan: Plan, width: int, height: int, progress: bool) -> DreamSpec:
+    """The render's frame step on the devices it may use, saying why if fewer than asked."""
+    count, note = settings.device_count(cfg, width, height)
+    if note:
+        _say(note, True)
+    return settings.dream_spec(cfg, plan, width, height, count)
 
 
 def rerender(source: str | Path, output: str | Path | None = None, **options) -> RenderResult:
@@ -341,9 +349,12 @@ def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | 
         net = net if net is not None else load_googlenet()
     objectives.check_against(net, spec.objectives)
     host_memory.keep_freed_memory()
-    guides = tuple(objectives.guide_features(net, spec.objectives[i]) for i in spec.guide_indices)
-    key = jax.random.key(job.config.seed)
-    canvas = jnp.asarray(job.canvas)
+    # On several devices, everything a frame takes is on each of them (see dream/devices.py).
+    guides = devices.place(tuple(objectives.guide_features(net, spec.objectives[i]) for i in spec.guide_indices),
+                           spec.devices)
+    key = devices.place(jax.random.key(job.config.seed), spec.devices)
+    canvas = devices.place(jnp.asarray(job.canvas), spec.devices)
+    params = devices.place(net.params, spec.devices)
     sinks = [job.sink]
     if job.frames_dir is not None:
         sinks.append(outputs.FrameFiles(job.frames_dir, plan.frames))
@@ -351,7 +362,7 @@ def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | 
     stop = _StopRequest()
     with stop.on_sigint():
         # (A resume of a finished render has no frame left to compile for: it assembles.)
-        compile_seconds = (_compile(job, (net.params, canvas, plan.values.at(job.start), key, guides), progress)
+        compile_seconds = (_compile(job, (params, canvas, plan.values.at(job.start), key, guides), progress)
                            if job.start < plan.frames else 0.0)
         bar = tqdm(total=plan.frames, initial=job.start, unit="frame", desc=job.config.name, disable=not progress,
                    dynamic_ncols=True)
@@ -393,7 +404,7 @@ def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | 
                     with timeline.span("queue frame", k):
                         if film is not None:
                             canvas = film.start(k, canvas)
-                        canvas, frame = run(net.params, canvas, plan.values.at(k), key, guides, spec=spec)
+                        canvas, frame = run(params, canvas, plan.values.at(k), key, guides, spec=spec)
                     # The next call donates this canvas, so a checkpoint copies it out now.
                     if any(s.checkpoint_due(k + 1) for s in sinks):
                         with timeline.span("copy canvas for checkpoint", k):

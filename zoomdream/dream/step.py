@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from zoomdream.dream import ascent, camera, flow, objectives, octaves, program_store
+from zoomdream.dream import ascent, camera, devices, flow, objectives, octaves, program_store
 from zoomdream.dream.objectives import Objective
 from zoomdream.io import images
 from zoomdream.network import googlenet
@@ -81,6 +81,9 @@ class DreamSpec:
     # input and its activations back to float32 for the objective, so only the network
     # runs in bfloat16; the canvas, the gradient's normalisation and the steps stay float32.
     precision: str = "float32"
+    # Devices a frame is dreamed on: the tiles of its tiled octaves are shared out over
+    # them, everything else is replicated (see zoomdream.dream.devices).
+    devices: int = 1
 
     @classmethod
     def create(cls, height: int, width: int, octave_count: int, octave_scale: float, objectives, max_iterations: int,
@@ -153,19 +156,22 @@ def _gradient(params, image: jax.Array, weights: jax.Array, guides: dict, spec: 
     larger than ``spec.tile_size``."""
     whole = jax.grad(_objective(spec), argnums=1)
     h, w = image.shape[:2]
-    size = spec.tile_size
-    if not size or max(h, w) <= size:
+    rows, cols = devices.tile_grid(h, w, spec.tile_size)
+    if rows * cols == 1:
         return whole(params, image, weights, guides)
     # As few tiles as fit in tile_size, of equal shape (lax.map needs one), cut as evenly
     # as possible so that hardly any padding is dreamed in vain.
-    rows, cols = -(-h // size), -(-w // size)
     th, tw = -(-h // rows), -(-w // cols)
     padded = jnp.pad(image, ((0, rows * th - h), (0, cols * tw - w), (0, 0)), mode="reflect")
     tiles = padded.reshape(rows, th, cols, tw, 3).transpose(0, 2, 1, 3, 4).reshape(-1, th, tw, 3)
     # A loop even on CPU, where loop bodies run slower (see host_steps): unrolled tiles,
     # even chained by optimization barriers, got no buffer reuse from XLA:CPU and took as
     # much memory as no tiling (measured: 629 vs 673 MB at 960x540).
-    grads = jax.lax.map(lambda tile: whole(params, tile, weights, guides), tiles)
+    if spec.devices > 1:  # each device its share of the tiles
+        grads = devices.map_sharded(lambda tile, *shared: whole(shared[0], tile, *shared[1:]), tiles, spec.devices,
+                                    params, weights, guides)
+    else:
+        grads = jax.lax.map(lambda tile: whole(params, tile, weights, guides), tiles)
     grads = grads.reshape(rows, cols, th, tw, 3).transpose(0, 2, 1, 3, 4).reshape(rows * th, cols * tw, 3)
     return grads[:h, :w]
 
@@ -279,7 +285,7 @@ def dream_frame(params, canvas: jax.Array, values, key: jax.Array, guides: tuple
 def _whole_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
     """:func:`dream_frame` as one program for ``args`` (params, canvas, values, key, guides)."""
     return program_store.program("frame", dream_frame, args, statics={"spec": spec}, donate=(1,),
-                                 out_tree=lambda: _PAIR)
+                                 out_tree=lambda: _PAIR, sharding=devices.replicated(spec.devices))
 
 
 _PAIR = jax.tree.structure((0, 0))  # what a frame's last program returns: (next canvas, frame)
@@ -314,7 +320,7 @@ def _enter_program(spec: DreamSpec, octave: int, args: tuple) -> program_store.S
         return jax.tree.structure((image, jax.eval_shape(_optimizer(args[2], spec).init, image)))
 
     return program_store.program("octave", _enter_octave, args, statics={"spec": spec, "octave": octave},
-                                 out_tree=out_tree)
+                                 out_tree=out_tree, sharding=devices.replicated(spec.devices))
 
 
 def _step_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
@@ -322,19 +328,19 @@ def _step_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
     index or frame (they are data); ``args`` as it takes them. The image and the
     optimiser's state are donated: each step replaces them."""
     return program_store.program("ascent step", _queued_step, args, statics={"spec": spec}, donate=(1, 2),
-                                 out_tree=lambda: jax.tree.structure(args[1:3]))
+                                 out_tree=lambda: jax.tree.structure(args[1:3]), sharding=devices.replicated(spec.devices))
 
 
 def _leave_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
     """:func:`_leave_frame` for ``args`` (canvas, dreamed image, values, key); the canvas is donated."""
     return program_store.program("camera", _leave_frame, args, statics={"spec": spec}, donate=(0,),
-                                 out_tree=lambda: _PAIR)
+                                 out_tree=lambda: _PAIR, sharding=devices.replicated(spec.devices))
 
 
 def _queued_frame(params, canvas, values, key, guides, spec: DreamSpec):
     """:func:`dream_frame`'s frame as a queue of calls: nothing here waits for the device."""
     steps = int(values.iterations)  # the plan's values live on the host
-    values = jax.device_put(values)  # once, for every call of the frame
+    values = jax.device_put(values, devices.replicated(spec.devices))  # once, for every call of the frame
     guides = tuple(guides)
     image = None
     for octave in range(len(spec.octave_shapes)):
@@ -375,12 +381,14 @@ def film_start(view, previous_view, previous_dream, values):
 
 def _view_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
     """:func:`film_view` for ``args`` (source frame, values, key)."""
-    return program_store.program("film view", film_view, args, statics={"spec": spec}, out_tree=lambda: _ONE)
+    return program_store.program("film view", film_view, args, statics={"spec": spec}, out_tree=lambda: _ONE,
+                                 sharding=devices.replicated(spec.devices))
 
 
-def _start_program(args: tuple) -> program_store.StoredProgram:
+def _start_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
     """:func:`film_start` for ``args`` (view, previous view, previous dream, values)."""
-    return program_store.program("film start", film_start, args, statics={}, out_tree=lambda: _ONE)
+    return program_store.program("film start", film_start, args, statics={}, out_tree=lambda: _ONE,
+                                 sharding=devices.replicated(spec.devices))
 
 
 _ONE = jax.tree.structure(0)
@@ -400,7 +408,7 @@ def film_frame_start(source, previous_view, previous_dream, values, key, *, spec
     if previous_view is None:
         previous_view = previous_dream = view  # no detail to carry
     args = (view, previous_view, previous_dream, values)
-    return _start_program(args)(*args), view
+    return _start_program(spec, args)(*args), view
 
 
 # ---- the frame step --------------------------------------------------------------------
@@ -427,7 +435,7 @@ def move_frame(params, canvas: jax.Array, values, key: jax.Array, guides: tuple 
 def _move_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
     """:func:`move_frame` for ``args`` (params, canvas, values, key, guides); the canvas is donated."""
     return program_store.program("move", move_frame, args, statics={"spec": spec}, donate=(1,),
-                                 out_tree=lambda: _PAIR)
+                                 out_tree=lambda: _PAIR, sharding=devices.replicated(spec.devices))
 
 
 def move_step(params, canvas: jax.Array, values, key: jax.Array, guides: tuple = (), *, spec: DreamSpec):
@@ -464,7 +472,7 @@ def frame_programs(params, canvas, values, key, guides: tuple = (), *, spec: Dre
         args = (source, values, key)
         yield lowered("film view", _view_program(spec, args), args, 1)
         args = (canvas, canvas, canvas, values)
-        yield lowered("film start", _start_program(args), args, 1)
+        yield lowered("film start", _start_program(spec, args), args, 1)
     if move:
         args = (params, canvas, values, key, guides)
         yield lowered("move", _move_program(spec, args), args, 0)
@@ -472,7 +480,7 @@ def frame_programs(params, canvas, values, key, guides: tuple = (), *, spec: Dre
         args = (params, canvas, values, key, guides)
         yield lowered("frame", _whole_program(spec, args), args, 1)
         return
-    values = jax.device_put(values)
+    values = jax.device_put(values, devices.replicated(spec.devices))
     index = np.int32(0)
     image = None
     for octave, (h, w) in enumerate(spec.octave_shapes):

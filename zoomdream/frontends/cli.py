@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(inception_4d/output:97), class:banana or guide:picture.jpg")
     p.add_argument("--input", metavar="FILE", help="start from this picture (any size; cropped to fill the canvas), or "
                    "dream this video (.mp4, .mov, .mkv...) frame by frame, keeping its frame rate, length and sound")
+    p.add_argument("--devices", metavar="N|all", help="dream each frame on N devices, or all that JAX sees (dream.devices; "
+                   "default auto: all, when the canvas has tiles enough to share)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset key, e.g. --set dream.iterations=5 (repeatable)")
     p.add_argument("--frames-dir", metavar="DIR", help="also write every frame as DIR/frame_00001.png ...")
@@ -129,7 +131,7 @@ def keys_text() -> str:
 
 def _shortcuts(args: argparse.Namespace) -> settings.Shortcuts:
     return settings.Shortcuts(frames=args.frames, seconds=args.seconds, size=args.size, fps=args.fps, seed=args.seed,
-                              layer=args.layer, input_image=args.input, audio=args.audio)
+                              layer=args.layer, input_image=args.input, audio=args.audio, devices=args.devices)
 
 
 def _plan(args: argparse.Namespace, overrides: dict) -> int:

@@ -26,8 +26,9 @@ def device_report() -> str:
         text += ("\nWARNING: no GPU or TPU: renders will take about a second per 256x256 frame. "
                  "In Colab: Runtime > Change runtime type > GPU or TPU.")
     elif len(devices) > 1:
-        text += (f"\nzoomdream renders on one device: each frame feeds the next, so frames cannot be "
-                 f"spread over the {len(devices)} cores; the others stay idle.")
+        text += (f"\nEach frame feeds the next, so zoomdream spreads each frame over the {len(devices)} cores instead: "
+                 "the tiles of octaves larger than dream.tile_size (1024 px) are shared out over them (dream.devices: "
+                 "auto). For smaller canvases, a smaller dream.tile_size (256, say) gives them tiles to share.")
     return text
 
 

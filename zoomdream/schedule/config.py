@@ -86,6 +86,17 @@ def parse_color(value: Any, key: str) -> tuple[int, int, int]:
     raise ConfigError(f"{key}: expected a colour as '#rrggbb' or [r, g, b] in 0..255, got {value!r}")
 
 
+def parse_devices(value: Any, key: str) -> str | int:
+    """``auto``, ``all`` or a number of devices (at least 1)."""
+    if value in ("auto", "all"):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if _is_int(value) and value >= 1:
+        return int(value)
+    raise ConfigError(f"{key}: expected a number of devices (1 or more), all or auto, got {value!r}")
+
+
 Mix = tuple[tuple[objectives.Objective, keyframes.Curve], ...]
 
 # The longest render, in frames: 11 hours at 25 fps. Every per-frame value is an array of
@@ -242,6 +253,10 @@ class DreamConfig:
     tile_size: int = _field(
         1024, "octaves wider or taller than this take their gradient tile by tile (bounded memory for big "
         "canvases; the random jitter hides the seams); 0 never tiles", min=0, max=16384,
+    )
+    devices: str | int = _field(
+        "auto", "devices a frame is dreamed on: a number, all, or auto (every local device when the canvas has tiles "
+        "enough to share; the tiles of a tiled octave are shared out)", parse=lambda v, key: parse_devices(v, key),
     )
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from zoomdream.audio import demo
 from zoomdream.audio import soundtrack as soundtrack_lib
+from zoomdream.dream import devices as device_lib
 from zoomdream.dream import objectives
 from zoomdream.dream.step import DreamSpec
 from zoomdream.errors import ConfigError
@@ -35,6 +36,7 @@ class Shortcuts:
     layer: str | None = None  # one objective for the whole render
     input_image: str | Path | None = None  # start from this picture, or dream this film
     audio: str | Path | None = None  # the soundtrack (video.audio)
+    devices: str | int | None = None  # dream.devices
 
     def overrides(self) -> dict[str, Any]:
         """The shortcuts as ``{dotted.key: value}`` overrides."""
@@ -42,7 +44,7 @@ class Shortcuts:
             raise ConfigError("give --frames or --seconds, not both")
         out: dict[str, Any] = {}
         for name, key in (("frames", "video.frames"), ("seconds", "video.seconds"), ("size", "video.size"),
-                          ("fps", "video.fps"), ("seed", "seed"), ("audio", "video.audio")):
+                          ("fps", "video.fps"), ("seed", "seed"), ("audio", "video.audio"), ("devices", "dream.devices")):
             if getattr(self, name) is not None:
                 out[key] = str(getattr(self, name)) if name == "audio" else getattr(self, name)
         if self.layer is not None:
@@ -163,8 +165,9 @@ def preview(config: RenderConfig, plan: Plan, width: int, height: int) -> tuple[
     return config_lib.from_dict(raw), dataclasses.replace(plan, values=shrunk), w, h
 
 
-def dream_spec(config: RenderConfig, plan: Plan, width: int, height: int) -> DreamSpec:
-    """The static shape of this render's frame step."""
+def dream_spec(config: RenderConfig, plan: Plan, width: int, height: int, devices: int = 1) -> DreamSpec:
+    """The static shape of this render's frame step, on ``devices`` devices (see
+    :func:`device_count`)."""
     return DreamSpec.create(
         height, width, config.dream.octaves, float(plan.values.octave_scale.min()), plan.objectives,
         max_iterations=int(plan.values.iterations.max()),
@@ -177,7 +180,13 @@ def dream_spec(config: RenderConfig, plan: Plan, width: int, height: int) -> Dre
         border=config.camera.border,
         noise_amplitude=config.start.noise_amplitude,
         video=config.start.kind == "video",
+        devices=devices,
     )
+
+
+def device_count(config: RenderConfig, width: int, height: int) -> tuple[int, str | None]:
+    """(devices to dream on, a one-line note when fewer than ``dream.devices`` asked)."""
+    return device_lib.choose(config.dream.devices, height, width, config.dream.tile_size)
 
 
 def check_audio(audio: str | Path | None) -> Path | None:

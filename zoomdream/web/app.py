@@ -106,6 +106,8 @@ def create_app(jobs_dir: str | Path, limits: submissions.Limits | None = None, n
     @app.post("/api/jobs", status_code=201)
     async def submit(preset: Annotated[str, Form()], overrides: Annotated[str, Form()] = "{}",
                      format: Annotated[str, Form()] = "png", image: Annotated[UploadFile | None, File()] = None):
+        if sum(job.state == "queued" for job in store.all()) >= limits.waiting:
+            raise submissions.RequestError(429, f"the queue is full ({limits.waiting} jobs wait); try again later")
         asked = submissions.parse_overrides(overrides)
         rgb = None
         if image is not None and image.filename != "":

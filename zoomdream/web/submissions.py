@@ -46,6 +46,7 @@ class Limits:
     upload_pixels: int = 40_000_000
     side: int = 1024  # canvas pixels per side
     frames: int = 1500
+    waiting: int = 100  # jobs queued at once
 
 
 @dataclasses.dataclass(frozen=True)
