@@ -73,9 +73,16 @@ def resample(image: jax.Array, ys: jax.Array, xs: jax.Array, border: str = "edge
     xi, x_in = _border_index(x0.astype(jnp.int32)[..., None] + taps, w, border)
     if border == "noise":
         wy, wx = wy * y_in, wx * x_in
-    # Separable: 4 taps along x for each of 4 rows, then 4 along y.
-    rows = image[yi[..., :, None], xi[..., None, :]]  # (H, W, 4, 4, C)
-    out = jnp.einsum("hwijc,hwi,hwj->hwc", rows, wy, wx)
+    # Separable: 4 taps along x for each of 4 rows, then 4 along y; one row of taps per
+    # step of a loop, whose buffers are reused: gathering all 16 taps at once held
+    # (H, W, 4, 4, C) samples and their indices, 570 MB at 1920x1080.
+    flat = image.reshape(h * w, -1)
+
+    def add_row(i, out):
+        row = flat[jnp.take(yi, i, axis=-1)[..., None] * w + xi]  # (H, W, 4, C)
+        return out + jnp.take(wy, i, axis=-1)[..., None] * jnp.einsum("hwjc,hwj->hwc", row, wx)
+
+    out = jax.lax.fori_loop(0, 4, add_row, jnp.zeros(ys.shape + image.shape[2:], image.dtype))
     inside = wy.sum(-1) * wx.sum(-1)
     return out, inside
 
