@@ -15,13 +15,13 @@ with ``dream.coherence`` at its default and at 0 (every frame on its own), and r
 
 Writes benchmarks/results/video-<platform>.json, with the CPU it ran on.
 
-    python benchmarks/video.py --large 1920x1080 --frames 4 [--still]
+    python benchmarks/video.py --large 1920x1080 --frames 4 [--zoom]
 
 A large film instead (tiled octaves): seconds of its first frame and of each frame after
 (which dream ``dream.video_iterations`` steps), and the process's peak memory; with
-``--still``, the same preset's single frame from noise at that size in this process, the
-memory a tiled frame needs, to compare. Writes video-large-<platform>.json (one entry per
-mode, kept across runs).
+``--zoom``, the same preset's zoom from noise at that size for ``--frames`` frames, the
+memory tiled frames need without a film, to compare. Writes video-large-<platform>.json
+(one entry per mode, kept across runs).
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ def warping_error(frames: np.ndarray) -> float:
                           for k in range(1, len(frames))]))
 
 
-def large(size: str, frames: int, still: bool) -> None:
-    """A large film (or, with ``still``, one frame from noise) at ``size``: time and memory."""
+def large(size: str, frames: int, zoom: bool) -> None:
+    """A large film (or, with ``zoom``, a zoom from noise) at ``size``: time and memory."""
     import json
     import math
 
@@ -65,8 +65,8 @@ def large(size: str, frames: int, still: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         options = {"progress": False, "net": net, "on_frame": lambda k, frame: stamps.append(time.perf_counter())}
         began = time.perf_counter()
-        if still:
-            result = zoomdream.render("classic-zoom", Path(tmp) / "still.mp4", frames=1, size=size, **options)
+        if zoom:
+            result = zoomdream.render("classic-zoom", Path(tmp) / "zoom.mp4", frames=frames, size=size, **options)
         else:
             magnify = math.ceil(max(height / 241, (width + SHIFT * frames) / 283)) + 1
             source = write_clip(Path(tmp) / "pan.mp4", panning_frames((width, height), frames, (0, SHIFT), magnify), 25)
@@ -83,7 +83,8 @@ def large(size: str, frames: int, still: bool) -> None:
     print(json.dumps(record, indent=1))
     path = RESULTS / f"video-large-{record['device'].split(':')[0]}.json"
     kept = json.loads(path.read_text()) if path.exists() else {}
-    kept["still_frame" if still else "film"] = record
+    kept.pop("still_frame", None)
+    kept["zoom" if zoom else "film"] = record
     RESULTS.mkdir(exist_ok=True)
     path.write_text(json.dumps(kept, indent=2) + "\n")
     print(f"wrote {path}")
@@ -95,10 +96,10 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--strip", type=Path, help="also write a strip: source frames above dreamed frames")
     parser.add_argument("--large", metavar="WxH", help="a large film instead: time per frame and peak memory")
-    parser.add_argument("--still", action="store_true", help="with --large: one frame from noise instead of a film")
+    parser.add_argument("--zoom", action="store_true", help="with --large: a zoom from noise instead of a film")
     args = parser.parse_args()
     if args.large:
-        return large(args.large, args.frames, args.still)
+        return large(args.large, args.frames, args.zoom)
     net = zoomdream.load_googlenet()
     with tempfile.TemporaryDirectory() as tmp:
         source = write_clip(Path(tmp) / "pan.mp4", panning_frames(args.size, args.frames, (0, SHIFT), magnify=2), 25)
