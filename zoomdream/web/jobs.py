@@ -124,10 +124,19 @@ class JobStore:
             self._save(job)
             return dataclasses.replace(job)
 
-    def next_queued(self) -> Job | None:
+    def claim_next(self) -> Job | None:
+        """The oldest queued job, marked running in the same step (so that a cancel
+        cannot slip in between), or None."""
         with self._lock:
             queued = [j for j in self._jobs.values() if j.state == "queued"]
-            return dataclasses.replace(min(queued, key=lambda j: j.created)) if queued else None
+            if not queued:
+                return None
+            oldest = min(queued, key=lambda j: j.created)
+            job = dataclasses.replace(oldest, state="running", phase="compiling", error=None,
+                                      started=oldest.started or time.time())
+            self._jobs[job.id] = job
+            self._save(job)
+            return dataclasses.replace(job)
 
     def _save(self, job: Job) -> None:
         path = self.folder(job.id) / "job.json"
@@ -158,6 +167,11 @@ class Worker:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def stopping(self) -> bool:
+        """The server is stopping: the job in progress stops after its frame."""
+        return self._stopping.is_set()
+
     def cancel(self, job_id: str) -> Job | None:
         job = self.store.get(job_id)
         if job is None or job.state in FINISHED:
@@ -168,7 +182,7 @@ class Worker:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            job = self.store.next_queued()
+            job = self.store.claim_next()
             if job is None:
                 self._wake.wait(1.0)
                 self._wake.clear()
@@ -177,7 +191,6 @@ class Worker:
 
     def _run(self, job: Job) -> None:
         folder = self.store.folder(job.id)
-        self.store.update(job.id, state="running", phase="compiling", started=job.started or time.time(), error=None)
         progress = _Progress(self, job, folder)
         try:
             result = self._render_job(job, folder, progress)
@@ -189,7 +202,7 @@ class Worker:
         current = self.store.get(job.id)
         if current.cancel_requested:
             self.store.update(job.id, state="cancelled", phase="waiting", finished=time.time(), eta_seconds=None)
-        elif self._stopping.is_set() and (result is None or result.interrupted):
+        elif self.stopping and (result is None or result.interrupted):
             self.store.update(job.id, state="queued", phase="waiting", eta_seconds=None)  # resumes at the next start
         else:
             self.store.update(job.id, state="done", phase="waiting", progress=1.0, finished=time.time(), eta_seconds=0.0)
@@ -219,7 +232,7 @@ class _Progress:
             self._latest_written = now
         job = self.worker.store.update(self.job_id, phase="dreaming" if done < total else "finishing", frames_done=done,
                                        frames_total=total, progress=min(done / total, 1.0), eta_seconds=eta)
-        if job.cancel_requested or self.worker._stopping.is_set():
+        if job.cancel_requested or self.worker.stopping:
             raise Stopped
 
 
