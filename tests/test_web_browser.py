@@ -64,9 +64,10 @@ def test_drop_a_picture_watch_it_dream_and_download_it(page_server, tmp_path):
             outside = []
             page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((page_server, "data:", "blob:")) else None)
             page.goto(page_server)
-            page.wait_for_function("document.querySelectorAll('#preset option').length > 3")
+            page.wait_for_function("document.querySelectorAll('#preset option').length > 3 && "
+                                   "document.querySelectorAll('#layer option').length > 10")
             page.set_input_files("#image", str(picture))
-            assert page.is_visible("#drop-preview")
+            page.locator("#drop-preview").wait_for(state="visible")  # the picture, shown once it loads
             page.select_option("#preset", "classic-zoom")
             page.select_option("#objective-kind", "layer")
             page.select_option("#layer", "conv2/3x3")
