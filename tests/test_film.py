@@ -111,6 +111,13 @@ def test_a_film_longer_than_asked_is_cut_and_a_length_beyond_it_refused(tmp_path
     assert clip.probe(result.output).frames == 3
 
 
+def test_a_film_cannot_be_dreamed_into_one_picture(tmp_path, film, capsys):
+    assert cli.main(["--input", str(film), "-o", str(tmp_path / "still.png"), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == ("zoomdream: error: a video input makes a video: still.png is a picture "
+                                               "(use .mp4 or .gif)")
+    assert not (tmp_path / "still.png").exists()
+
+
 def test_a_films_plan_views_it_through_the_accumulated_camera(film):
     """classic-zoom's 3.6x a second, at the film's 10 fps, is frame k seen zoomed
     3.6^(k/10): in the step's values and in --plan's totals alike; and every frame after

@@ -128,10 +128,8 @@ def render(
     """
     if audio is not None:
         shortcuts = {**shortcuts, "audio": audio}
-    still = output is not None and outputs.output_kind(Path(output)) == "still"
-    if still and settings.resolve_config(preset, settings.Shortcuts(**shortcuts), overrides).start.kind == "video":
-        raise ConfigError(f"a video input makes a video: {Path(output).name} is a picture (use .mp4 or .gif)")
-    cfg, film, audio = settings.resolve_render(preset, settings.Shortcuts(**shortcuts), overrides, audio_length)
+    picture = Path(output) if output is not None and outputs.output_kind(Path(output)) == "still" else None
+    cfg, film, audio = settings.resolve_render(preset, settings.Shortcuts(**shortcuts), overrides, audio_length, picture)
     output = Path(output if output is not None else f"{cfg.name}{'-preview' if preview else ''}.mp4")
     kind = outputs.output_kind(output)
     # Every value of every frame, checked before anything else is looked at or written.

@@ -62,6 +62,11 @@ def parse(text: object, key: str) -> Source:
     return Source(name, "band", (low, high))
 
 
+def without_soundtrack(name: str) -> str:
+    """What is wrong with a value that follows feature ``name`` in a render with no sound."""
+    return f"follows the sound ({name}), but there is no soundtrack: give --audio FILE or video.audio"
+
+
 @dataclasses.dataclass(frozen=True)
 class Shaping:
     """How a feature's curve is shaped before it drives a value, all in seconds:

@@ -256,7 +256,7 @@ class DreamConfig:
     )
     devices: str | int = _field(
         "auto", "devices a frame is dreamed on: a number, all, or auto (every local device when the canvas has tiles "
-        "enough to share; the tiles of a tiled octave are shared out)", parse=lambda v, key: parse_devices(v, key),
+        "enough to share; the tiles of a tiled octave are shared out)", parse=parse_devices,
     )
 
 

@@ -103,8 +103,7 @@ class Expression:
         env = {"t": t, "frame": np.asarray(frame, np.float64), "fps": float(fps)}
         for name in self.sound_names:
             if sound is None:
-                raise ExpressionError(f"{self.text!r} follows the sound ({name}), but there is no soundtrack: "
-                                      "give --audio FILE or video.audio")
+                raise ExpressionError(f"{self.text!r} {sources.without_soundtrack(name)}")
             env[name] = sound.sample(sources.parse(name, name), t, window)
         with np.errstate(all="ignore"):
             value = np.broadcast_to(np.asarray(_evaluate(self.tree, env), np.float64), t.shape)

@@ -95,8 +95,7 @@ class Curve:
                 return np.full(t.shape, self.constant)
             if self.drive is not None:
                 if sound is None:
-                    raise ConfigError(f"follows the sound ({self.drive.source.name}), but there is no soundtrack: "
-                                      "give --audio FILE or video.audio")
+                    raise ConfigError(sources.without_soundtrack(self.drive.source.name))
                 feature = sound.sample(self.drive.source, t, window, self.drive.shaping)
                 return self.drive.low + (self.drive.high - self.drive.low) * feature
             if self.expression is not None:

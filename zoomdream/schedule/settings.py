@@ -71,12 +71,15 @@ def resolve_config(preset: str | RenderConfig, shortcuts: Shortcuts = Shortcuts(
 
 
 def resolve_render(preset: str | RenderConfig, shortcuts: Shortcuts = Shortcuts(),
-                   overrides: dict[str, Any] | None = None, audio_length: bool = False):
+                   overrides: dict[str, Any] | None = None, audio_length: bool = False, picture: Path | None = None):
     """(config, the film it dreams or None, the soundtrack file or None) of a render:
     :func:`resolve_config`, then as long as the soundtrack (``audio_length``), then the
     film's settings (:func:`with_film`). A film with sound and no other soundtrack keeps
-    its own."""
+    its own. ``picture``: the render's output is this still, which a film cannot make
+    (refused before the film is read)."""
     config = resolve_config(preset, shortcuts, overrides)
+    if picture is not None and config.start.kind == "video":
+        raise ConfigError(f"a video input makes a video: {picture.name} is a picture (use .mp4 or .gif)")
     audio = soundtrack_file(config)
     if audio_length:
         if audio is None:
