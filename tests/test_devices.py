@@ -83,7 +83,7 @@ def test_a_frame_on_four_devices_is_the_frame_on_one(tmp_path):
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.split("RESULT", 1)[1])
-    assert "'tiles': 4" in out["sharding_4"] and "SingleDevice" in out["sharding_1"]
+    assert "'devices': 4" in out["sharding_4"] and "SingleDevice" in out["sharding_1"]
     # float32 results, summed in another order on another program
     assert out["step_difference"] <= 1e-3 * out["step_scale"]
     assert out["film_start_difference"] <= 1e-3 * out["step_scale"]

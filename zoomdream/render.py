@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from zoomdream.network.googlenet import GoogLeNet
 from zoomdream.network.weights import load_googlenet
 from zoomdream.schedule import config as config_lib
 from zoomdream.schedule import settings
+from zoomdream.schedule import sweep as sweep_lib
 from zoomdream.schedule.config import RenderConfig
 from zoomdream.schedule.plan import Plan, build_plan
 
@@ -59,6 +60,9 @@ class RenderResult:
     # before (the device then sat idle; 0 means it never waited on the encoder).
     host_seconds: float = 0.0
     device_waits: int = 0
+    # False in the processes of a render on several hosts that did not write this output
+    # (another process did).
+    written: bool = True
 
 
 class RenderError(RuntimeError):
@@ -128,6 +132,27 @@ def render(
     """
     if audio is not None:
         shortcuts = {**shortcuts, "audio": audio}
+    job = _new_job(preset, output, overrides, frames_dir, overwrite, preview, audio_length, checkpoint_every, progress,
+                   shortcuts)
+    with _claimed(_Batch([job]).outputs(), overwrite):
+        return _run([job], net, progress, on_frame)[0]
+
+
+@contextlib.contextmanager
+def _claimed(paths: list[Path], overwrite: bool):
+    """Hold the locks of the outputs this process writes, each checked free, for the
+    render."""
+    with contextlib.ExitStack() as held:
+        for path in paths:
+            held.enter_context(lock.output_lock(path))
+            outputs.check_output_free(path, overwrite)
+        yield
+
+
+def _new_job(preset, output, overrides, frames_dir, overwrite: bool, preview: bool, audio_length: bool,
+             checkpoint_every: int | None, progress: bool, shortcuts: dict, sweep: bool = False) -> _Job:
+    """A new render of ``preset`` to ``output``, checked and ready to run (nothing
+    written yet). ``sweep``: a variant of a sweep, whose devices the sweep chooses."""
     picture = Path(output) if output is not None and outputs.output_kind(Path(output)) == "still" else None
     cfg, film, audio = settings.resolve_render(preset, settings.Shortcuts(**shortcuts), overrides, audio_length, picture)
     output = Path(output if output is not None else f"{cfg.name}{'-preview' if preview else ''}.mp4")
@@ -151,7 +176,7 @@ def render(
 
     if preview:
         cfg, plan, width, height = settings.preview(cfg, plan, width, height)
-    spec = _spec(cfg, plan, width, height, progress)
+    spec = settings.dream_spec(cfg, plan, width, height) if sweep else _spec(cfg, plan, width, height, progress)
     canvas = images.initial_canvas(cfg.start, spec.canvas_shape[1], spec.canvas_shape[0], cfg.seed)
 
     if kind == "mp4":
@@ -165,9 +190,72 @@ def render(
         sink = outputs.GifOutput(output, width, height, cfg.video.fps)
     else:
         sink = outputs.StillOutput(output)
-    with lock.output_lock(output):
-        outputs.check_output_free(output, overwrite)
-        return _run(_Job(cfg, plan, spec, canvas, 0, output, sink, frames_dir, film), net, progress, on_frame)
+    return _Job(cfg, plan, spec, canvas, 0, output, sink, frames_dir, film)
+
+
+def render_sweep(
+    preset: str | RenderConfig = DEFAULT_PRESET,
+    output: str | Path | None = None,
+    sweep: Sequence[str] = (),
+    *,
+    overrides: dict[str, Any] | None = None,
+    frames_dir: str | Path | None = None,
+    overwrite: bool = False,
+    preview: bool = False,
+    audio_length: bool = False,
+    checkpoint_every: int | None = None,
+    progress: bool = True,
+    net: GoogLeNet | None = None,
+    **shortcuts: Any,
+) -> list[RenderResult]:
+    """Render variants of a preset side by side: one output per variant,
+    ``<stem>_<n><suffix>``, and ``<stem>_sweep.json`` listing each variant's values.
+
+    ``sweep``: ``--sweep`` options (``["seed=0..3"]``, ``["dream.step_size=1,1.5,2"]``,
+    several for every combination; see :mod:`zoomdream.schedule.sweep`). Variants whose
+    frame step has the same static shape (they differ in data only: seed, scheduled
+    values, layers) are dreamed as one batch by one compiled program, shared out over
+    the devices; others are rendered one after another, which a line says. Each
+    variant's output is an ordinary render of its settings (``--resume`` continues it).
+    Other arguments as :func:`render`'s, for every variant (a variant's
+    ``frames_dir`` is ``frames_dir/<stem>_<n>``).
+    """
+    variants = sweep_lib.parse(sweep)
+    base = settings.resolve_config(preset, settings.Shortcuts(**shortcuts), overrides)
+    output = Path(output if output is not None else f"{base.name}{'-preview' if preview else ''}.mp4")
+    if frames_dir is not None:  # the variants' folders go in it
+        frames_dir = Path(frames_dir).resolve()
+        outputs.check_frames_dir(frames_dir, overwrite)
+        frames_dir.mkdir(exist_ok=True)
+    jobs = [_new_job(preset, v.output(output), {**(overrides or {}), **v.overrides},
+                     frames_dir / v.output(output).stem if frames_dir is not None else None, overwrite, preview,
+                     audio_length, checkpoint_every, progress, shortcuts, sweep=True) for v in variants]
+    batch, why = sweep_lib.batch_spec([j.spec for j in jobs], [j.plan for j in jobs])
+    if batch is not None:
+        count, note = devices.for_variants(jobs[0].config.dream.devices, len(jobs))
+        batch = dataclasses.replace(batch, devices=count)
+        jobs = [dataclasses.replace(j, spec=batch, plan=sweep_lib.over_objectives(j.plan, batch.objectives)) for j in jobs]
+    else:
+        note = f"{why}: rendering the {len(jobs)} variants one after another"
+    if batch is None:  # one render after another, each on the devices it can use
+        jobs = [dataclasses.replace(j, spec=dataclasses.replace(
+            j.spec, devices=settings.device_count(j.config, j.spec.width, j.spec.height)[0])) for j in jobs]
+    mine = _Batch(jobs).outputs() if batch is not None else [j.output for j in jobs if jax.process_index() == 0]
+    with _claimed(mine, overwrite):
+        if jax.process_index() == 0:
+            sweep_lib.write_record(sweep_lib.record_path(output), variants, [j.output for j in jobs], batch)
+        for variant, job in zip(variants, jobs):
+            _say(f"variant {variant.index}: {variant.label} -> {job.output}", progress)
+        if note:
+            _say(note, True)
+        if batch is not None:
+            return _run(jobs, net, progress, None)
+        results = []
+        for job in jobs:
+            results += _run([job], net, progress, None)
+            if results[-1].interrupted:
+                break
+        return results
 
 
 def resume(
@@ -190,7 +278,8 @@ def resume(
     any other override is refused with the list of what changed.
     """
     output = Path(output)
-    with lock.output_lock(output):
+    # (On several hosts the first process writes a single render; the others only dream.)
+    with lock.output_lock(output) if jax.process_index() == 0 else contextlib.nullcontext():
         folder = parts.parts_dir(output)
         manifest = parts.Manifest.load(folder)
         stored = config_lib.from_dict(manifest.config)
@@ -226,8 +315,8 @@ def resume(
         sink = outputs.Mp4Output(output, manifest, point.start, key_data, keep=point.keep,
                                  checkpoint_floor=point.checkpoint_frame)
         frames_to = Path(manifest.frames_dir) if manifest.frames_dir else None
-        return _run(_Job(cfg, plan, spec, canvas, point.start, output, sink, frames_to, film), net, progress,
-                    on_frame)
+        return _run([_Job(cfg, plan, spec, canvas, point.start, output, sink, frames_to, film)], net, progress,
+                    on_frame)[0]
 
 
 def _spec(cfg: RenderConfig, plan: Plan, width: int, height: int, progress: bool) -> DreamSpec:
@@ -340,29 +429,35 @@ def _compile(job: _Job, example: tuple, progress: bool) -> float:
     return time.perf_counter() - began
 
 
-def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | None) -> RenderResult:
-    """Compile once, then dream frames ``job.start .. plan.frames - 1`` into the sinks."""
-    plan, spec = job.plan, job.spec
+def _run(jobs: list[_Job], net: GoogLeNet | None, progress: bool, on_frame: Callable | None) -> list[RenderResult]:
+    """Compile once, then dream frames ``start .. plan.frames - 1`` into the sinks: of one
+    job, or of a sweep's variants as one batch (``spec.variants`` jobs of one spec,
+    length and start). On several hosts, each process writes the variants its devices
+    dream (a single render: the first process writes it)."""
+    job, spec = jobs[0], jobs[0].spec
+    plan, batch = job.plan, _Batch(jobs)
     with timeline.span("load network"):
         net = net if net is not None else load_googlenet()
     objectives.check_against(net, spec.objectives)
     host_memory.keep_freed_memory()
-    # On several devices, everything a frame takes is on each of them (see dream/devices.py).
+    # On several devices, everything a frame takes is on each of them, or a sweep's
+    # variants are shared out (see dream/devices.py).
     guides = devices.place(tuple(objectives.guide_features(net, spec.objectives[i]) for i in spec.guide_indices),
                            spec.devices)
-    key = devices.place(jax.random.key(job.config.seed), spec.devices)
-    canvas = devices.place(jnp.asarray(job.canvas), spec.devices)
+    key, canvas = batch.keys(), batch.canvases()
     params = devices.place(net.params, spec.devices)
-    sinks = [job.sink]
-    if job.frames_dir is not None:
-        sinks.append(outputs.FrameFiles(job.frames_dir, plan.frames))
+    owned = batch.owned()
+    sinks = {v: [jobs[v].sink] + ([outputs.FrameFiles(jobs[v].frames_dir, plan.frames)] if jobs[v].frames_dir else [])
+             for v in owned}
+    every_sink = [sink for group in sinks.values() for sink in group]
 
     stop = _StopRequest()
     with stop.on_sigint():
         # (A resume of a finished render has no frame left to compile for: it assembles.)
-        compile_seconds = (_compile(job, (params, canvas, plan.values.at(job.start), key, guides), progress)
+        compile_seconds = (_compile(job, (params, canvas, batch.values(job.start), key, guides), progress)
                            if job.start < plan.frames else 0.0)
-        bar = tqdm(total=plan.frames, initial=job.start, unit="frame", desc=job.config.name, disable=not progress,
+        label = job.config.name if len(jobs) == 1 else f"{job.config.name} x{len(jobs)}"
+        bar = tqdm(total=plan.frames, initial=job.start, unit="frame", desc=label, disable=not progress,
                    dynamic_ncols=True)
         done = job.start  # frames of the video finished, counted from its frame 0
         interrupted = False
@@ -372,22 +467,24 @@ def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | 
         def emit(k: int, frame_on_device, next_canvas) -> None:
             nonlocal done, last, host_seconds
             with timeline.span("wait for frame", k):
-                frame = np.asarray(frame_on_device)  # waits for frame k only; k+1 is already queued
+                frames = batch.local(frame_on_device)  # waits for frame k only; k+1 is already queued
             began_host = time.perf_counter()
-            for sink in sinks:
-                with timeline.span(f"write {sink.name}", k):
-                    sink.write(k, frame)
+            for v, group in sinks.items():
+                for sink in group:
+                    with timeline.span(f"write {sink.name}", k):
+                        sink.write(k, frames[v])
             if next_canvas is not None:
                 with timeline.span("checkpoint", k):
-                    for sink in sinks:
-                        sink.checkpoint(k + 1, next_canvas)
+                    for v, group in sinks.items():
+                        for sink in group:
+                            sink.checkpoint(k + 1, next_canvas[v])
             done = k + 1
             now = time.perf_counter()
             bar.set_postfix_str(f"layer {plan.layer_label(k)}, {now - last:.2f} s/frame", refresh=False)
             bar.update(1)
             last = now
-            if on_frame is not None:
-                on_frame(k, frame)
+            if on_frame is not None and 0 in frames:
+                on_frame(k, frames[0])
             host_seconds += time.perf_counter() - began_host
 
         film = _FilmFrames(job, key) if job.film is not None else None
@@ -402,11 +499,11 @@ def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | 
                     with timeline.span("queue frame", k):
                         if film is not None:
                             canvas = film.start(k, canvas)
-                        canvas, frame = run(params, canvas, plan.values.at(k), key, guides, spec=spec)
+                        canvas, frame = run(params, canvas, batch.values(k), key, guides, spec=spec)
                     # The next call donates this canvas, so a checkpoint copies it out now.
-                    if any(s.checkpoint_due(k + 1) for s in sinks):
+                    if any(s.checkpoint_due(k + 1) for s in every_sink):
                         with timeline.span("copy canvas for checkpoint", k):
-                            saved = np.asarray(canvas)
+                            saved = batch.local(canvas)
                     else:
                         saved = None
                     if pending is not None:
@@ -421,24 +518,78 @@ def _run(job: _Job, net: GoogLeNet | None, progress: bool, on_frame: Callable | 
                 bar.close()
                 if film is not None:
                     film.close()
-            for sink in sinks:
+            for sink in every_sink:
                 sink.finish(done, interrupted)
         except OSError as exc:
-            for sink in sinks:
+            for sink in every_sink:
                 sink.abandon()
             if isinstance(exc, outputs.SegmentsDamaged):
                 raise RenderError(f"{job.output} was not assembled: {exc}") from None
-            raise RenderError(f"writing {exc.filename or job.output} failed after frame {done}: {exc.strerror or exc}"
-                              f"{job.sink.kept()}") from None
-        return RenderResult(
-            output=job.output,
+            failed = next((j for j in jobs if j.output == Path(exc.filename or "")), job)
+            raise RenderError(f"writing {exc.filename or failed.output} failed after frame {done}: {exc.strerror or exc}"
+                              f"{failed.sink.kept()}") from None
+        seconds = time.perf_counter() - loop_start
+        return [RenderResult(
+            output=jobs[v].output,
             frames=done - job.start,
             first_frame=job.start,
             total_frames=plan.frames,
-            seconds=time.perf_counter() - loop_start,
+            seconds=seconds,
             compile_seconds=compile_seconds,
-            config=job.config,
+            config=jobs[v].config,
             interrupted=interrupted,
             host_seconds=host_seconds,
             device_waits=device_waits,
-        )
+            written=v in sinks,
+        ) for v in range(len(jobs))]
+
+
+class _Batch:
+    """The arrays of one render, or of a sweep's variants stacked on a leading axis, and
+    the variants this process holds."""
+
+    def __init__(self, jobs: list[_Job]):
+        self.jobs, self.spec = jobs, jobs[0].spec
+        self.sweep = self.spec.variants > 1
+
+    def keys(self) -> jax.Array:
+        data = [_key_data(j.config.seed) for j in self.jobs]
+        return jax.random.wrap_key_data(devices.place(np.stack(data) if self.sweep else data[0], self.spec.devices,
+                                                      variants=self.sweep))
+
+    def canvases(self) -> jax.Array:
+        if not self.sweep:
+            return devices.place(jnp.asarray(self.jobs[0].canvas), self.spec.devices)
+        return devices.place(jnp.asarray(np.stack([j.canvas for j in self.jobs])), self.spec.devices, variants=True)
+
+    def values(self, k: int):
+        """Frame ``k``'s values (host arrays)."""
+        if not self.sweep:
+            return self.jobs[0].plan.values.at(k)
+        return sweep_lib.stack([j.plan.values.at(k) for j in self.jobs])
+
+    def owned(self) -> list[int]:
+        """The variants (0 for a single render) whose frames this process writes."""
+        if not self.sweep:
+            return [0] if jax.process_index() == 0 else []
+        sharding = devices.split(self.spec.devices)
+        if sharding is None:
+            return list(range(len(self.jobs)))
+        held = sharding.addressable_devices_indices_map((len(self.jobs),)).values()
+        return sorted({v for (index,) in held for v in range(len(self.jobs))[index]})
+
+    def outputs(self) -> list[Path]:
+        """The outputs this process writes."""
+        return [self.jobs[v].output for v in self.owned()]
+
+    def local(self, array: jax.Array) -> dict[int, np.ndarray]:
+        """A result on the host, by variant, as far as this process holds it."""
+        if not self.sweep:
+            return {0: np.asarray(array if array.is_fully_addressable else array.addressable_data(0))}
+        if array.is_fully_addressable:
+            return dict(enumerate(np.asarray(array)))
+        out = {}
+        for shard in array.addressable_shards:
+            first = shard.index[0].start or 0
+            out.update({first + i: item for i, item in enumerate(np.asarray(shard.data))})
+        return out

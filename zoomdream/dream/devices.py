@@ -1,12 +1,16 @@
 """How many devices dream one frame, and how they share it.
 
-A frame's large octaves take their gradient tile by tile (``dream.tile_size``): the
-tiles are independent, so each device can take its share of them (a batch sharded over a
-one-axis device mesh, ``jax.shard_map``), while everything else in the frame (a few
-element-wise operations on the picture) runs on every device alike, the picture
-replicated. Chosen over spatial sharding of the whole canvas by XLA's partitioner, whose
-strided, padded convolutions across shard borders JAX handles less reliably; tiles need
-no communication but the gradient's gather.
+One render: a frame's large octaves take their gradient tile by tile
+(``dream.tile_size``): the tiles are independent, so each device can take its share of
+them (a batch sharded over a one-axis device mesh, ``jax.shard_map``), while everything
+else in the frame (a few element-wise operations on the picture) runs on every device
+alike, the picture replicated. Chosen over spatial sharding of the whole canvas by XLA's
+partitioner, whose strided, padded convolutions across shard borders JAX handles less
+reliably; tiles need no communication but the gradient's gather.
+
+A sweep (several variants of a render side by side): the variants are a batch axis of
+every array but the network's weights, and each device takes whole variants (the batch
+axis sharded over the same mesh); their frames need no communication at all.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-AXIS = "tiles"
+AXIS = "devices"
 
 
 def tile_grid(height: int, width: int, tile_size: int) -> tuple[int, int]:
@@ -31,7 +35,7 @@ def choose(asked: str | int, height: int, width: int, tile_size: int) -> tuple[i
     """(devices to use, a note saying why fewer than asked, or None). ``asked``: a
     number, ``all``, or ``auto`` (every local device when the full-size octave has
     tiles enough to share; else one)."""
-    available = len(jax.local_devices())
+    available = len(jax.devices())
     rows, cols = tile_grid(height, width, tile_size)
     tiles = rows * cols
     if asked == "auto":
@@ -47,10 +51,25 @@ def choose(asked: str | int, height: int, width: int, tile_size: int) -> tuple[i
     return wanted, None
 
 
+def for_variants(asked: str | int, variants: int) -> tuple[int, str | None]:
+    """(devices a sweep of ``variants`` uses, a note saying why fewer than asked, or
+    None): each device takes the same number of whole variants, so the count divides
+    ``variants``. ``asked`` as in :func:`choose` (``auto``: as many as can, silently)."""
+    available = len(jax.devices())
+    wanted = available if asked in ("auto", "all") else int(asked)
+    count = max(d for d in range(1, min(wanted, available) + 1) if variants % d == 0)
+    if asked == "auto" or count == wanted:
+        return count, None
+    seen = f" (JAX sees {available})" if wanted > available else ""
+    return count, (f"dream.devices: {variants} variants cannot be shared evenly over {wanted} devices{seen}; "
+                   f"dreaming them on {count}")
+
+
 @functools.cache
 def mesh(count: int) -> Mesh:
-    """The first ``count`` local devices as a one-axis mesh."""
-    return Mesh(np.array(jax.local_devices()[:count]), (AXIS,))
+    """The first ``count`` devices as a one-axis mesh (on several hosts, all hosts'
+    devices: ``jax.devices()`` lists them in process order)."""
+    return Mesh(np.array(jax.devices()[:count]), (AXIS,))
 
 
 def replicated(count: int) -> NamedSharding | None:
@@ -58,9 +77,32 @@ def replicated(count: int) -> NamedSharding | None:
     return NamedSharding(mesh(count), PartitionSpec()) if count > 1 else None
 
 
-def place(tree, count: int):
-    """``tree`` on every one of ``count`` devices (as it is on one)."""
-    return jax.device_put(tree, replicated(count)) if count > 1 else tree
+def split(count: int) -> NamedSharding | None:
+    """Each device its share of the leading (variant) axis (None on one device)."""
+    return NamedSharding(mesh(count), PartitionSpec(AXIS)) if count > 1 else None
+
+
+def place(tree, count: int, variants: bool = False):
+    """``tree`` on every one of ``count`` devices (as it is on one), or with
+    ``variants``, its leading axis shared out over them."""
+    if count == 1:
+        return tree
+    if jax.process_count() > 1:  # each process gives its copy of host data (arrays of one device cannot go)
+        tree = jax.tree.map(np.asarray, tree)
+    return jax.device_put(tree, split(count) if variants else replicated(count))
+
+
+def layout(count: int, batched: tuple[bool, ...], sweep: bool):
+    """(each argument's sharding, the results' sharding) of a program on ``count``
+    devices, or (None, None) on one. In a sweep the ``batched`` arguments and every
+    result are split by variant, the rest (the weights) replicated; otherwise all is
+    replicated."""
+    if count == 1:
+        return None, None
+    whole = replicated(count)
+    if not sweep:
+        return (whole,) * len(batched), whole
+    return tuple(split(count) if b else whole for b in batched), split(count)
 
 
 def map_sharded(fn, batch: jax.Array, count: int, *shared) -> jax.Array:

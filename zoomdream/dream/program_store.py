@@ -54,10 +54,10 @@ class StoredProgram:
     program's results are committed to their device, and jit would compile again for
     arguments so placed; an executable runs them as they are.)"""
 
-    def __init__(self, entry: _Entry, in_tree, sharding=None):
+    def __init__(self, entry: _Entry, in_tree, shardings: tuple | None = None):
         self._entry = entry
         self._in_tree = in_tree
-        self._sharding = sharding
+        self._shardings = shardings  # each argument leaf's
 
     def __call__(self, *args):
         leaves = self._flat(args)
@@ -80,8 +80,9 @@ class StoredProgram:
 
     def _lower(self, leaves: list) -> jax.stages.Lowered:
         # For shapes and types alone: the calls may bring arrays placed either way.
-        return self._entry.jitted.lower(*(jax.ShapeDtypeStruct(*_aval(x)[:2], weak_type=_aval(x)[2],
-                                                               sharding=self._sharding) for x in leaves))
+        shardings = self._shardings or (None,) * len(leaves)
+        return self._entry.jitted.lower(*(jax.ShapeDtypeStruct(*_aval(x)[:2], weak_type=_aval(x)[2], sharding=s)
+                                          for x, s in zip(leaves, shardings)))
 
     def _flat(self, args: tuple) -> list:
         leaves, tree = jax.tree.flatten(args)
@@ -91,32 +92,40 @@ class StoredProgram:
 
 
 def program(name: str, fn: Callable, args: tuple, *, statics: dict[str, Any], donate: Sequence[int] = (),
-            out_tree: Callable[[], Any], sharding: jax.sharding.Sharding | None = None) -> StoredProgram:
+            out_tree: Callable[[], Any], layout: tuple = (None, None)) -> StoredProgram:
     """``fn`` with ``statics`` as a program for arguments shaped like ``args`` (arrays or
     ``jax.ShapeDtypeStruct``): from this process's programs, from the store, or traced
     now (and kept). ``donate``: the positions of arguments whose buffers the program may
     reuse; ``out_tree()``: the structure of ``fn``'s result (asked for only when the
-    program is new to this process); ``sharding``: how every argument and result is laid
-    out over several devices (None: one device)."""
+    program is new to this process); ``layout``: (each argument's sharding, the results'
+    sharding) over several devices, or (None, None) on one
+    (:func:`zoomdream.dream.devices.layout`)."""
     leaves, in_tree = jax.tree.flatten(args)
     avals = tuple(_aval(x) for x in leaves)
-    memo = (name, fn, tuple(sorted(statics.items())), in_tree, avals, sharding)
+    counts = [len(jax.tree.leaves(a)) for a in args]
+    in_shardings, out_sharding = layout
+    shardings = None if in_shardings is None else tuple(s for s, n in zip(in_shardings, counts) for _ in range(n))
+    # (The matmul precision in force changes the lowered program: TF32 or not on a GPU.)
+    memo = (name, fn, tuple(sorted(statics.items())), in_tree, avals, shardings, out_sharding,
+            jax.config.jax_default_matmul_precision)
     entry = _entries.get(memo)
     if entry is None:
-        starts = np.cumsum([0, *(len(jax.tree.leaves(a)) for a in args)])
+        starts = np.cumsum([0, *counts])
         flat_donate = tuple(i for a in donate for i in range(starts[a], starts[a + 1]))
-        exported = _load_or_export(name, fn, in_tree, avals, statics, sharding)
+        exported = _load_or_export(name, fn, in_tree, avals, statics, shardings, out_sharding)
         entry = _entries[memo] = _Entry(exported, jax.jit(exported.call, donate_argnums=flat_donate), out_tree())
-    return StoredProgram(entry, in_tree, sharding)
+    return StoredProgram(entry, in_tree, shardings)
 
 
 def _aval(x) -> tuple:
     return tuple(np.shape(x)), x.dtype, bool(getattr(x, "weak_type", False))
 
 
-def _load_or_export(name: str, fn: Callable, in_tree, avals: tuple, statics: dict, sharding) -> jax.export.Exported:
-    specs = [jax.ShapeDtypeStruct(shape, dtype, weak_type=weak, sharding=sharding) for shape, dtype, weak in avals]
-    path = _path(name, in_tree, avals, statics, sharding)
+def _load_or_export(name: str, fn: Callable, in_tree, avals: tuple, statics: dict, shardings,
+                    out_sharding) -> jax.export.Exported:
+    specs = [jax.ShapeDtypeStruct(shape, dtype, weak_type=weak, sharding=s)
+             for (shape, dtype, weak), s in zip(avals, shardings or (None,) * len(avals))]
+    path = _path(name, in_tree, avals, statics, (shardings, out_sharding))
     if path is not None:
         try:
             exported = jax.export.deserialize(bytearray(path.read_bytes()))
@@ -128,21 +137,23 @@ def _load_or_export(name: str, fn: Callable, in_tree, avals: tuple, statics: dic
     def flat(*leaves):
         return jax.tree.leaves(fn(*jax.tree.unflatten(in_tree, leaves), **statics))
 
-    exported = jax.export.export(jax.jit(flat, out_shardings=sharding))(*specs)
+    exported = jax.export.export(jax.jit(flat, out_shardings=out_sharding))(*specs)
     if path is not None:
         _write(path, exported.serialize())
     return exported
 
 
-def _path(name: str, in_tree, avals: tuple, statics: dict, sharding) -> Path | None:
+def _path(name: str, in_tree, avals: tuple, statics: dict, layout: tuple) -> Path | None:
     root = cache.programs_dir()
     if root is None:
         return None
     config = jax.config
-    layout = None if sharding is None else (str(sharding.spec), tuple(d.id for d in sharding.mesh.devices.flat))
+    shardings, out_sharding = layout
+    placed = None if out_sharding is None else [(str(s.spec), tuple(d.id for d in s.mesh.devices.flat))
+                                                 for s in (*shardings, out_sharding)]
     digest = hashlib.sha256(repr((
         name, sorted((k, repr(v)) for k, v in statics.items()), str(in_tree), [(s, str(d), w) for s, d, w in avals],
-        *(() if layout is None else (layout,)),
+        *(() if placed is None else (placed,)),
         jax.__version__, jax.default_backend(), config.jax_enable_x64, config.jax_default_matmul_precision,
         _source_digest(),
     )).encode()).hexdigest()

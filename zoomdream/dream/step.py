@@ -17,13 +17,16 @@ A frame runs in one of two forms, chosen by ``spec.host_steps``:
   2015 settings: about 3x less compiling, the same speed).
 * **whole** (GPU, TPU): the frame is one program, its steps a ``lax.fori_loop``.
 
-Both are built from the same pure pieces below, and dream the same frame.
+Both are built from the same pure pieces below, and dream the same frame. A sweep
+(``spec.variants`` > 1) runs the same programs over a leading variant axis (``jax.vmap``):
+every argument but the weights and guides carries one slice per variant.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+import functools
+from collections.abc import Callable, Iterable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -38,6 +41,8 @@ from zoomdream.network import googlenet
 # Bit 20 of the frame's key folds in the camera's noise border, far from the octave
 # indices (0, 1, ...) folded in for the ascent.
 _CAMERA_STREAM = 1 << 20
+# The vmap axis of a sweep's variants (its collectives name it).
+VARIANTS = "variants"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,8 +87,12 @@ class DreamSpec:
     # runs in bfloat16; the canvas, the gradient's normalisation and the steps stay float32.
     precision: str = "float32"
     # Devices a frame is dreamed on: the tiles of its tiled octaves are shared out over
-    # them, everything else is replicated (see zoomdream.dream.devices).
+    # them, everything else is replicated; in a sweep they share out the variants
+    # instead (see zoomdream.dream.devices).
     devices: int = 1
+    # Renders dreamed side by side (a sweep): a leading axis of the canvas, the values and
+    # the key. They share this spec, so only data differs between them.
+    variants: int = 1
 
     @classmethod
     def create(cls, height: int, width: int, octave_count: int, octave_scale: float, objectives, max_iterations: int,
@@ -104,6 +113,11 @@ class DreamSpec:
     @property
     def guide_indices(self) -> tuple[int, ...]:
         return tuple(i for i, o in enumerate(self.objectives) if o.kind == "guide")
+
+    @property
+    def tile_devices(self) -> int:
+        """Devices a frame's tiles are shared over (a sweep's devices take variants)."""
+        return self.devices if self.variants == 1 else 1
 
 
 def _as_objective(objective) -> Objective:
@@ -146,7 +160,10 @@ def _objective(spec: DreamSpec):
 
     def objective(params, image, weights, guides):
         active = jnp.where(weights != 0, jnp.arange(len(spec.objectives)), 0)
-        return jax.lax.switch(jnp.max(active), branches, params, image, weights, guides)
+        deepest = jnp.max(active)
+        if spec.variants > 1:  # the deepest of any variant: one branch for all, not all branches
+            deepest = jax.lax.pmax(deepest, VARIANTS)
+        return jax.lax.switch(deepest, branches, params, image, weights, guides)
 
     return objective
 
@@ -167,8 +184,8 @@ def _gradient(params, image: jax.Array, weights: jax.Array, guides: dict, spec: 
     # A loop even on CPU, where loop bodies run slower (see host_steps): unrolled tiles,
     # even chained by optimization barriers, got no buffer reuse from XLA:CPU and took as
     # much memory as no tiling (measured: 629 vs 673 MB at 960x540).
-    if spec.devices > 1:  # each device its share of the tiles
-        grads = devices.map_sharded(lambda tile, *shared: whole(shared[0], tile, *shared[1:]), tiles, spec.devices,
+    if spec.tile_devices > 1:  # each device its share of the tiles
+        grads = devices.map_sharded(lambda tile, *shared: whole(shared[0], tile, *shared[1:]), tiles, spec.tile_devices,
                                     params, weights, guides)
     else:
         grads = jax.lax.map(lambda tile: whole(params, tile, weights, guides), tiles)
@@ -282,10 +299,40 @@ def dream_frame(params, canvas: jax.Array, values, key: jax.Array, guides: tuple
     return _finish(canvas, image, values, frame_key, spec)
 
 
+@dataclasses.dataclass(frozen=True)
+class _OverVariants:
+    """``fn`` over a sweep's variants: vmapped over the arguments marked ``batched``
+    (a value, not a closure, so that a program store recognises it)."""
+
+    fn: Callable
+    batched: tuple[bool, ...]
+
+    def __call__(self, *args, **statics):
+        axes = tuple(0 if b else None for b in self.batched)
+        return jax.vmap(functools.partial(self.fn, **statics), in_axes=axes, axis_name=VARIANTS)(*args)
+
+
+def _program(name: str, fn: Callable, args: tuple, spec: DreamSpec, *, batched: tuple[bool, ...],
+             statics: dict | None = None, donate: tuple[int, ...] = (), out_tree) -> program_store.StoredProgram:
+    """``fn`` as a stored program for ``args`` on the render's devices, and in a sweep over
+    its variants (``batched``: the arguments with a variant axis; the weights and guides
+    have none). ``statics`` default to ``{"spec": spec}``."""
+    sweep = spec.variants > 1
+    return program_store.program(name, _OverVariants(fn, batched) if sweep else fn, args,
+                                 statics={"spec": spec} if statics is None else statics, donate=donate,
+                                 out_tree=out_tree, layout=devices.layout(spec.devices, batched, sweep))
+
+
+def _placed(values, spec: DreamSpec):
+    """A frame's values where its programs take them: on every device, or a sweep's
+    split by variant."""
+    return jax.device_put(values, devices.split(spec.devices) if spec.variants > 1 else devices.replicated(spec.devices))
+
+
 def _whole_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
     """:func:`dream_frame` as one program for ``args`` (params, canvas, values, key, guides)."""
-    return program_store.program("frame", dream_frame, args, statics={"spec": spec}, donate=(1,),
-                                 out_tree=lambda: _PAIR, sharding=devices.replicated(spec.devices))
+    return _program("frame", dream_frame, args, spec, batched=(False, True, True, True, False), donate=(1,),
+                    out_tree=lambda: _PAIR)
 
 
 _PAIR = jax.tree.structure((0, 0))  # what a frame's last program returns: (next canvas, frame)
@@ -303,8 +350,12 @@ def _enter_octave(canvas, previous, values, *, spec: DreamSpec, octave: int):
 def _queued_step(params, image, opt_state, values, guides: tuple, key, octave, step, *, spec: DreamSpec):
     """Ascent step ``step`` of octave ``octave``."""
     guide_of = dict(zip(spec.guide_indices, guides))
-    key = _step_key(_frame_key(key, values), octave, step)
-    return _ascent_step(_cast(params, spec), image, opt_state, values, guide_of, key, spec)
+    stepped = _ascent_step(_cast(params, spec), image, opt_state, values, guide_of,
+                           _step_key(_frame_key(key, values), octave, step), spec)
+    if spec.variants == 1:
+        return stepped
+    # A sweep takes as many steps as its variant with the most; the others stand still.
+    return jax.tree.map(lambda new, old: jnp.where(step < values.iterations, new, old), stepped, (image, opt_state))
 
 
 def _leave_frame(canvas, dreamed, values, key, *, spec: DreamSpec):
@@ -319,28 +370,28 @@ def _enter_program(spec: DreamSpec, octave: int, args: tuple) -> program_store.S
     def out_tree():
         return jax.tree.structure((image, jax.eval_shape(_optimizer(args[2], spec).init, image)))
 
-    return program_store.program("octave", _enter_octave, args, statics={"spec": spec, "octave": octave},
-                                 out_tree=out_tree, sharding=devices.replicated(spec.devices))
+    return _program("octave", _enter_octave, args, spec, batched=(True, True, True),
+                    statics={"spec": spec, "octave": octave}, out_tree=out_tree)
 
 
 def _step_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
     """:func:`_queued_step` as one program per octave size, whatever the step, octave
     index or frame (they are data); ``args`` as it takes them. The image and the
     optimiser's state are donated: each step replaces them."""
-    return program_store.program("ascent step", _queued_step, args, statics={"spec": spec}, donate=(1, 2),
-                                 out_tree=lambda: jax.tree.structure(args[1:3]), sharding=devices.replicated(spec.devices))
+    return _program("ascent step", _queued_step, args, spec, donate=(1, 2), out_tree=lambda: jax.tree.structure(args[1:3]),
+                    batched=(False, True, True, True, False, True, False, False))
 
 
 def _leave_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
     """:func:`_leave_frame` for ``args`` (canvas, dreamed image, values, key); the canvas is donated."""
-    return program_store.program("camera", _leave_frame, args, statics={"spec": spec}, donate=(0,),
-                                 out_tree=lambda: _PAIR, sharding=devices.replicated(spec.devices))
+    return _program("camera", _leave_frame, args, spec, batched=(True, True, True, True), donate=(0,),
+                    out_tree=lambda: _PAIR)
 
 
 def _queued_frame(params, canvas, values, key, guides, spec: DreamSpec):
     """:func:`dream_frame`'s frame as a queue of calls: nothing here waits for the device."""
-    steps = int(values.iterations)  # the plan's values live on the host
-    values = jax.device_put(values, devices.replicated(spec.devices))  # once, for every call of the frame
+    steps = int(np.max(values.iterations))  # the plan's values live on the host
+    values = _placed(values, spec)  # once, for every call of the frame
     guides = tuple(guides)
     image = None
     for octave in range(len(spec.octave_shapes)):
@@ -381,14 +432,13 @@ def film_start(view, previous_view, previous_dream, values):
 
 def _view_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
     """:func:`film_view` for ``args`` (source frame, values, key)."""
-    return program_store.program("film view", film_view, args, statics={"spec": spec}, out_tree=lambda: _ONE,
-                                 sharding=devices.replicated(spec.devices))
+    return _program("film view", film_view, args, spec, batched=(False, True, True), out_tree=lambda: _ONE)
 
 
 def _start_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
     """:func:`film_start` for ``args`` (view, previous view, previous dream, values)."""
-    return program_store.program("film start", film_start, args, statics={}, out_tree=lambda: _ONE,
-                                 sharding=devices.replicated(spec.devices))
+    return _program("film start", film_start, args, spec, batched=(True, True, True, True), statics={},
+                    out_tree=lambda: _ONE)
 
 
 _ONE = jax.tree.structure(0)
@@ -419,7 +469,7 @@ def frame_step(params, canvas: jax.Array, values, key: jax.Array, guides: tuple 
     :func:`dream_frame`. Returns at once: the results are computed asynchronously."""
     if spec.host_steps:
         return _queued_frame(params, canvas, values, key, guides, spec)
-    args = (params, canvas, values, key, tuple(guides))
+    args = (params, canvas, _placed(values, spec), key, tuple(guides))
     return _whole_program(spec, args)(*args)
 
 
@@ -434,13 +484,13 @@ def move_frame(params, canvas: jax.Array, values, key: jax.Array, guides: tuple 
 
 def _move_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
     """:func:`move_frame` for ``args`` (params, canvas, values, key, guides); the canvas is donated."""
-    return program_store.program("move", move_frame, args, statics={"spec": spec}, donate=(1,),
-                                 out_tree=lambda: _PAIR, sharding=devices.replicated(spec.devices))
+    return _program("move", move_frame, args, spec, batched=(False, True, True, True, False), donate=(1,),
+                    out_tree=lambda: _PAIR)
 
 
 def move_step(params, canvas: jax.Array, values, key: jax.Array, guides: tuple = (), *, spec: DreamSpec):
     """:func:`move_frame`, compiled; returns at once, as :func:`frame_step` does."""
-    args = (params, canvas, values, key, tuple(guides))
+    args = (params, canvas, _placed(values, spec), key, tuple(guides))
     return _move_program(spec, args)(*args)
 
 
@@ -480,7 +530,7 @@ def frame_programs(params, canvas, values, key, guides: tuple = (), *, spec: Dre
         args = (params, canvas, values, key, guides)
         yield lowered("frame", _whole_program(spec, args), args, 1)
         return
-    values = jax.device_put(values, devices.replicated(spec.devices))
+    values = _placed(values, spec)
     index = np.int32(0)
     image = None
     for octave, (h, w) in enumerate(spec.octave_shapes):

@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from zoomdream import timeline
+from zoomdream.dream import hosts
 from zoomdream.errors import ConfigError
 from zoomdream.frontends import planview
 from zoomdream.io import lock, outputs
 from zoomdream.io.images import ImageError
 from zoomdream.network import googlenet
-from zoomdream.render import DEFAULT_PRESET, RenderError, render, rerender, resume
+from zoomdream.render import DEFAULT_PRESET, RenderError, render, render_sweep, rerender, resume
 from zoomdream.schedule import config as config_lib
 from zoomdream.schedule import settings
 from zoomdream.schedule.plan import build_plan
@@ -38,6 +39,7 @@ examples:
   python -m zoomdream --preset music-pulse --audio song.mp3 --audio-length   zoom with the music
   python -m zoomdream --preset classic-zoom --layer class:banana --seconds 2
   python -m zoomdream --resume noise-to-dogs.mp4         continue after Ctrl-C, a kill or a crash
+  python -m zoomdream --preset classic-zoom --sweep seed=0..3 -o zoom.mp4   four videos at once: zoom_0.mp4 ...
   python -m zoomdream --list-layers                       which layer draws what
   python -m zoomdream serve                               a web page at http://127.0.0.1:8000/
 
@@ -77,8 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "dream this video (.mp4, .mov, .mkv...) frame by frame, keeping its frame rate, length and sound")
     p.add_argument("--devices", metavar="N|all", help="dream each frame on N devices, or all that JAX sees (dream.devices; "
                    "default auto: all, when the canvas has tiles enough to share)")
+    p.add_argument("--distributed", nargs="?", const="auto", metavar="ADDRESS:PORT,PROCESSES,ID",
+                   help="render on several hosts (jax.distributed): run the same command on each; alone, JAX finds "
+                   "the cluster (automatic on a TPU pod slice); else the first process's address, the number of "
+                   "processes and this one's number. Each process writes the outputs its devices dream")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset key, e.g. --set dream.iterations=5 (repeatable)")
+    p.add_argument("--sweep", action="append", default=[], metavar="KEY=VALUES",
+                   help="render one video per value, side by side in one program: seed=0..3 (a range), "
+                   "dream.step_size=1,1.5,2 (a list), or layer=...; repeat for every combination. Writes "
+                   "OUT_0.mp4, OUT_1.mp4 ... and OUT_sweep.json with each one's values")
     p.add_argument("--frames-dir", metavar="DIR", help="also write every frame as DIR/frame_00001.png ...")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file or frames")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -195,6 +205,8 @@ def _render(args: argparse.Namespace) -> int:
     overrides = dict(config_lib.parse_assignment(s) for s in args.set)
     if args.plan is not None:
         return _plan(args, overrides)
+    if args.distributed or (args.distributed is None and hosts.on_tpu_pod_slice()):
+        print(f"zoomdream: {hosts.join(args.distributed or 'auto')}", file=sys.stderr)
     progress = not args.quiet
     if args.timeline:
         _check_timeline_path(Path(args.timeline))
@@ -204,6 +216,13 @@ def _render(args: argparse.Namespace) -> int:
             with lock.output_lock(Path(args.assemble)):
                 print(f"wrote {outputs.assemble(Path(args.assemble))}")
             return 0
+        if args.sweep and (args.resume or args.from_video):
+            raise ConfigError("--sweep makes new renders; --resume continues one of its outputs (OUT_n.mp4) by itself")
+        if args.sweep:
+            return _report(render_sweep(
+                args.preset or DEFAULT_PRESET, args.output, args.sweep, overrides=overrides, overwrite=args.overwrite,
+                preview=args.preview, audio_length=args.audio_length, checkpoint_every=args.checkpoint_every,
+                frames_dir=args.frames_dir, progress=progress, **dataclasses.asdict(_shortcuts(args))))
         if args.resume:
             # A --preset given with --resume is compared with the stored settings.
             result = resume(args.resume, frames=args.frames, seconds=args.seconds, preset=args.preset, overrides=overrides,
@@ -224,13 +243,21 @@ def _render(args: argparse.Namespace) -> int:
         raise RenderError(str(exc)) from None
     finally:
         _write_timeline(args.timeline)
-    if result.interrupted and result.frames == 0 and result.first_frame == 0:
+    return _report([result])
+
+
+def _report(results: list) -> int:
+    """Say what the render (or each output of a sweep) wrote; the exit status."""
+    results = [r for r in results if r.written]  # (on several hosts, each says its own)
+    first = results[0] if results else None
+    if first is not None and first.interrupted and first.frames == 0 and first.first_frame == 0:
         print("zoomdream: interrupted before the first frame; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if result.interrupted:
-        again = f"; --resume {result.output} continues" if result.output.suffix.lower() == ".mp4" else ""
-        print(f"zoomdream: interrupted; {result.output} holds the frames rendered so far{again}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    print(f"wrote {result.output} ({result.frames} frames in {result.seconds:.0f} s, "
-          f"after {result.compile_seconds:.0f} s of compiling)")
-    return 0
+    for result in results:
+        if result.interrupted:
+            again = f"; --resume {result.output} continues" if result.output.suffix.lower() == ".mp4" else ""
+            print(f"zoomdream: interrupted; {result.output} holds the frames rendered so far{again}", file=sys.stderr)
+        else:
+            print(f"wrote {result.output} ({result.frames} frames in {result.seconds:.0f} s, "
+                  f"after {result.compile_seconds:.0f} s of compiling)")
+    return EXIT_INTERRUPTED if any(r.interrupted for r in results) else 0
