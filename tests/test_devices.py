@@ -4,6 +4,7 @@ its devices when it starts)."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +72,27 @@ for n in (1, 4):
                               on_frame=lambda k, f: counts.append(len(compiles)))
     out[f"zoom_frames_{n}"] = video.read_video(result.output).astype(int).tolist()
     out[f"zoom_compiles_in_loop_{n}"] = counts[-1] - counts[-4]
+
+# A sweep of four seeds, a variant on each device, against each seed rendered alone on one.
+import imageio.v3 as iio
+from zoomdream.render import render_sweep
+def frames_in(path):
+    return np.stack([iio.imread(p) for p in sorted(path.glob("frame_*.png"))]).astype(int)
+quick = {"dream.octaves": 2, "dream.iterations": 2}
+counts = []
+render_sweep("classic-zoom", folder / "sweep.mp4", ["seed=0..3"], frames=3, size="64x64", layer="conv2/3x3",
+             overrides=quick, devices=4, progress=False, net=net, frames_dir=folder / "sweep",
+             on_frame=lambda k, f: counts.append(len(compiles)))
+out["sweep_compiles_in_loop"] = counts[-1] - counts[0]
+out["sweep_record"] = json.loads((folder / "sweep_sweep.json").read_text())
+out["alone_compiles"], out["sweep_difference"] = [], []
+for seed in range(4):
+    before = len(compiles)
+    zoomdream.render("classic-zoom", folder / f"alone{seed}.mp4", frames=3, size="64x64", layer="conv2/3x3",
+                     overrides=quick, seed=seed, devices=1, progress=False, net=net, frames_dir=folder / f"alone{seed}")
+    out["alone_compiles"].append(len(compiles) - before)
+    difference = np.abs(frames_in(folder / "sweep" / f"sweep_{seed}") - frames_in(folder / f"alone{seed}"))
+    out["sweep_difference"].append(int(difference.max()))
 print("RESULT" + json.dumps(out))
 '''
 
@@ -93,6 +115,12 @@ def test_a_frame_on_four_devices_is_the_frame_on_one(tmp_path):
     assert one.shape == four.shape == (4, 64, 64, 3)
     assert np.abs(one - four).max() <= 2  # the same frames, up to rounding
     assert out["zoom_compiles_in_loop_4"] == 0 and out["zoom_compiles_in_loop_1"] == 0
+    # the sweep: its own frames for each seed, as each renders alone, from programs compiled
+    # once (before its first frame; renders of the same settings and another seed, none)
+    assert out["sweep_record"]["dreamed_as_one_batch"] and out["sweep_record"]["devices"] == 4
+    assert max(out["sweep_difference"]) <= 2, out["sweep_difference"]
+    assert out["sweep_compiles_in_loop"] == 0
+    assert out["alone_compiles"][0] > 0 and out["alone_compiles"][1:] == [0, 0, 0]
 
 
 def test_devices_fall_back_with_a_note():
@@ -111,3 +139,64 @@ def test_devices_fall_back_with_a_note():
 def test_bad_device_counts_are_refused(value):
     with pytest.raises(ConfigError, match="dream.devices: expected a number of devices"):
         config_lib.load("classic-zoom", {"dream.devices": value})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def on_two_processes(folder, *args) -> list[str]:
+    """``python -m zoomdream ARGS`` as two processes of two CPU devices each, joined by
+    jax.distributed on this machine; what each printed."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2",
+               PYTHONPATH=str(ROOT))
+    port = free_port()
+    procs = [subprocess.Popen([sys.executable, "-m", "zoomdream", *args, "--distributed", f"127.0.0.1:{port},2,{i}"],
+                              cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    return [out for out, _ in outs]
+
+
+@pytest.mark.slow
+def test_two_processes_render_what_one_does(tmp_path, net):
+    """A 4-seed sweep on two processes: each writes the two variants its devices dream; a
+    single render with its tiles over all four devices: the first process writes it. Both
+    give the frames one process gives."""
+    import imageio.v3 as iio
+    import numpy as np
+
+    from zoomdream.render import render
+
+    def frames_in(path):
+        return np.stack([iio.imread(p) for p in sorted(path.glob("frame_*.png"))]).astype(int)
+
+    quick = ["--preset", "classic-zoom", "--frames", "3", "--size", "64x64", "--layer", "conv2/3x3", "--quiet",
+             "--set", "dream.octaves=2", "--set", "dream.iterations=2"]
+    first, second = on_two_processes(tmp_path, *quick, "--sweep", "seed=0..3", "-o", "s.mp4", "--frames-dir", "sweep")
+    assert "s_0.mp4" in first and "s_1.mp4" in first and "s_2" not in first
+    assert "s_2.mp4" in second and "s_3.mp4" in second and "s_0" not in second
+    first, second = on_two_processes(tmp_path, *quick, "--set", "dream.tile_size=32", "--seed", "2", "-o", "one.mp4",
+                                     "--frames-dir", "one")
+    assert "wrote" in first and "wrote" not in second
+    for tile_size, made in ((0, tmp_path / "sweep" / "s_2"), (32, tmp_path / "one")):
+        alone = tmp_path / f"alone{tile_size}"
+        render("classic-zoom", tmp_path / f"alone{tile_size}.mp4", frames=3, size="64x64", layer="conv2/3x3", seed=2,
+               overrides={"dream.octaves": 2, "dream.iterations": 2, "dream.tile_size": tile_size}, frames_dir=alone,
+               progress=False, net=net)
+        assert np.abs(frames_in(made) - frames_in(alone)).max() <= 2
+
+
+@pytest.mark.parametrize("how, message", [("a,b", "expected auto or ADDRESS:PORT,PROCESSES,ID"),
+                                          ("127.0.0.1:1234,2,x", "expected auto"),
+                                          ("127.0.0.1:1234,2,2", "the process ID must be from 0 to 1")])
+def test_bad_distributed_settings_get_one_line(how, message, capsys):
+    from zoomdream.frontends import cli
+
+    assert cli.main(["--preset", "classic-zoom", "--frames", "1", "--distributed", how]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

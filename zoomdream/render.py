@@ -205,6 +205,7 @@ def render_sweep(
     audio_length: bool = False,
     checkpoint_every: int | None = None,
     progress: bool = True,
+    on_frame: Callable[[int, np.ndarray], None] | None = None,
     net: GoogLeNet | None = None,
     **shortcuts: Any,
 ) -> list[RenderResult]:
@@ -218,7 +219,8 @@ def render_sweep(
     the devices; others are rendered one after another, which a line says. Each
     variant's output is an ordinary render of its settings (``--resume`` continues it).
     Other arguments as :func:`render`'s, for every variant (a variant's
-    ``frames_dir`` is ``frames_dir/<stem>_<n>``).
+    ``frames_dir`` is ``frames_dir/<stem>_<n>``; ``on_frame`` sees the first variant's
+    frames).
     """
     variants = sweep_lib.parse(sweep)
     base = settings.resolve_config(preset, settings.Shortcuts(**shortcuts), overrides)
@@ -249,10 +251,10 @@ def render_sweep(
         if note:
             _say(note, True)
         if batch is not None:
-            return _run(jobs, net, progress, None)
+            return _run(jobs, net, progress, on_frame)
         results = []
         for job in jobs:
-            results += _run([job], net, progress, None)
+            results += _run([job], net, progress, on_frame if job is jobs[0] else None)
             if results[-1].interrupted:
                 break
         return results
@@ -560,7 +562,7 @@ class _Batch:
     def canvases(self) -> jax.Array:
         if not self.sweep:
             return devices.place(jnp.asarray(self.jobs[0].canvas), self.spec.devices)
-        return devices.place(jnp.asarray(np.stack([j.canvas for j in self.jobs])), self.spec.devices, variants=True)
+        return devices.place(np.stack([j.canvas for j in self.jobs]), self.spec.devices, variants=True)
 
     def values(self, k: int):
         """Frame ``k``'s values (host arrays)."""

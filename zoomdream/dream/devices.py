@@ -86,7 +86,7 @@ def place(tree, count: int, variants: bool = False):
     """``tree`` on every one of ``count`` devices (as it is on one), or with
     ``variants``, its leading axis shared out over them."""
     if count == 1:
-        return tree
+        return jax.device_put(tree)
     if jax.process_count() > 1:  # each process gives its copy of host data (arrays of one device cannot go)
         tree = jax.tree.map(np.asarray, tree)
     return jax.device_put(tree, split(count) if variants else replicated(count))
