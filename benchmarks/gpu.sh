@@ -1,11 +1,17 @@
 #!/bin/bash
-# The GPU figures in one short call, for a machine lent for minutes: the 1080p frame step
-# (seconds per frame, FLOP/s), float32 / TF32 / bfloat16, and a 3840x2160 frame's memory.
-# Each part has its own time limit, so one slow compile cannot take the others' time.
+# The GPU figures in one short call, for a machine lent for minutes. Each part has its own
+# time limit, so one slow compile cannot take the others' time:
+#
+#   step       the 1080p frame step: seconds per frame, FLOP/s          (run.py)
+#   precision  float32 / TF32 / bfloat16 at 1080p                       (precision.py)
+#   memory     a 3840x2160 frame's device memory, tiled and untiled     (memory.py)
+#   untiled    the same, untiled only
+#   sweep      1, 2 and 4 variants of a 1080p render as one batch       (devices.py --measure)
+#   still      the command line, cold, to one dreamed 1080p picture     (python -m zoomdream)
+#
+#     bash benchmarks/gpu.sh [PART ...]        (default: all of them)
+#
 # Results: benchmarks/results/*-gpu.json, and all of them with the log in $OUT (if set).
-#
-#     bash benchmarks/gpu.sh
-#
 # Python packages the machine lacks can be put in .gpu/site (it is put on PYTHONPATH).
 set -u
 cd "$(dirname "$0")"
@@ -19,13 +25,28 @@ part() {  # part SECONDS NAME COMMAND...
     echo "=== $name (limit ${limit}s, $(( $(date +%s) - began )) s in)"
     timeout "$limit" "$@" || echo "=== $name ended with status $?"
 }
+still() {  # the whole process, as a user runs it, with an empty compilation cache
+    local cache folder TIMEFORMAT="still: %R s wall"
+    cache=$(mktemp -d) folder=$(mktemp -d)
+    time ZOOMDREAM_CACHE_DIR="$cache" python3 -m zoomdream --preset classic-zoom --size 1920x1080 \
+        -o "$folder/still.png" --quiet
+}
+parts=${*:-step precision memory sweep still}
 {
     nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv,noheader
     python3 -c "import jax, flax; print('jax', jax.__version__, 'flax', flax.__version__, jax.devices())"
-    part 150 "frame step 1080p" python3 run.py --only 1080p-4oct
-    part 170 "precision 1080p" python3 precision.py --size 1920x1080 --frames 3
-    part 110 "memory 2160p" python3 memory.py --size 3840x2160 --tiles 1024 0
+    for name in $parts; do
+        case $name in
+            step) part 150 "frame step 1080p" python3 run.py --only 1080p-4oct ;;
+            precision) part 170 "precision 1080p" python3 precision.py --size 1920x1080 --frames 3 ;;
+            memory) part 170 "memory 2160p" python3 memory.py --size 3840x2160 --tiles 1024 0 ;;
+            untiled) part 170 "memory 2160p untiled" python3 memory.py --size 3840x2160 --tiles 0 ;;
+            sweep) part 200 "sweeps 1080p" python3 devices.py --measure --size 1920x1080 --variants 1 2 4 ;;
+            still) part 100 "command line to a 1080p still, cold" still ;;
+            *) echo "unknown part $name" ;;
+        esac
+    done
     echo "=== done in $(( $(date +%s) - began )) s"
-} 2>&1 | tee "$OUT/gpu-log.txt"
+} 2>&1 | grep --line-buffered -v "cuda_timer.cc" | tee "$OUT/gpu-log.txt"
 cp results/*-gpu.json "$OUT"/ 2>/dev/null
-for f in results/*-gpu.json; do echo "--- $f"; cat "$f"; done
+true

@@ -93,6 +93,14 @@ for seed in range(4):
     out["alone_compiles"].append(len(compiles) - before)
     difference = np.abs(frames_in(folder / "sweep" / f"sweep_{seed}") - frames_in(folder / f"alone{seed}"))
     out["sweep_difference"].append(int(difference.max()))
+
+# What falls back, and what the notebook says of it.
+from zoomdream.frontends import notebook
+few = step.devices.map_sharded(lambda x: 2 * x, jnp.arange(3.0).reshape(1, 3), 4)  # fewer items than half the devices
+out["map_fewer"] = np.asarray(few).tolist()
+out["for_variants"] = [step.devices.for_variants(*a) for a in (("all", 3), ("auto", 6), (2, 4), ("auto", 8))]
+out["sharing"] = [notebook.sharing("classic-zoom", 64, 64), notebook.sharing("classic-zoom", 64, 64, {"dream.tile_size": 32}),
+                  notebook.sharing("classic-zoom", 64, 64, None, ["seed=0..5"])]
 print("RESULT" + json.dumps(out))
 '''
 
@@ -121,6 +129,14 @@ def test_a_frame_on_four_devices_is_the_frame_on_one(tmp_path):
     assert max(out["sweep_difference"]) <= 2, out["sweep_difference"]
     assert out["sweep_compiles_in_loop"] == 0
     assert out["alone_compiles"][0] > 0 and out["alone_compiles"][1:] == [0, 0, 0]
+    assert out["map_fewer"] == [[0, 2, 4]]
+    (three, note), six, two, eight = out["for_variants"]
+    assert three == 3 and "3 variants cannot be shared evenly over 4 devices; dreaming them on 3" in note
+    assert six == [3, None] and two == [2, None] and eight == [4, None]
+    untiled, tiled, sweep = out["sharing"]
+    assert "has 1 tile of dream.tile_size 1024 to share, so 1 of the 4 devices" in untiled and 'seed=0..3' in untiled
+    assert tiled == "each frame's tiles are shared over all 4 devices"
+    assert sweep == "6 variants side by side: 2 on each of 3 of the 4 devices"
 
 
 def test_devices_fall_back_with_a_note():

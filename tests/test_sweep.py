@@ -111,3 +111,29 @@ def test_sweep_mistakes_get_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_the_compiled_loop_form_steps_each_variant_as_alone(net):
+    """The form GPUs and TPUs run (one program, ascent steps in a loop, the network only as
+    deep as the deepest layer weighted): two variants of other layers and step counts in
+    one batch, each against its frame dreamed alone."""
+    import jax
+    import jax.numpy as jnp
+
+    from zoomdream.schedule.values import default_values
+
+    spec = step.DreamSpec.create(64, 64, 2, 1.4, ["conv2/3x3", "inception_3a/output"], 3, host_steps=False,
+                                 prune_depth=True)
+    rng = np.random.default_rng(0)
+    canvases = [rng.normal(0, 40, (64, 64, 3)).astype(np.float32) for _ in range(2)]
+    values = [default_values(np.array(w, np.float32), iterations=np.int32(n), zoom=np.float32(1.05))
+              for w, n in (([1, 0], 1), ([0, 1], 3))]
+    keys = [jax.random.key(s) for s in (0, 1)]
+    alone = [np.asarray(step.frame_step(net.params, jnp.asarray(c), v, k, spec=spec)[0])
+             for c, v, k in zip(canvases, values, keys)]
+    both, _ = step.frame_step(net.params, jnp.asarray(np.stack(canvases)), sweep.stack(values),
+                              jax.random.wrap_key_data(np.stack([jax.random.key_data(k) for k in keys])),
+                              spec=__import__("dataclasses").replace(spec, variants=2))
+    for i in range(2):
+        assert np.abs(np.asarray(both[i]) - alone[i]).max() < 1e-2 * np.abs(alone[i]).max()
+    assert np.abs(alone[0] - alone[1]).max() > 1  # (and the two differ)

@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 from zoomdream.network.googlenet import MEAN_BGR, GoogLeNet  # noqa: E402
 from zoomdream.network.weights import load_googlenet  # noqa: E402
-from zoomdream.render import RenderError, RenderResult, render, rerender, resume  # noqa: E402
+from zoomdream.render import RenderError, RenderResult, render, render_sweep, rerender, resume  # noqa: E402
 
-__all__ = ["GoogLeNet", "MEAN_BGR", "RenderError", "RenderResult", "load_googlenet", "render", "rerender", "resume",
-           "__version__"]
+__all__ = ["GoogLeNet", "MEAN_BGR", "RenderError", "RenderResult", "load_googlenet", "render", "render_sweep", "rerender",
+           "resume", "__version__"]

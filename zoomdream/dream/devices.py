@@ -107,12 +107,12 @@ def layout(count: int, batched: tuple[bool, ...], sweep: bool):
 
 def map_sharded(fn, batch: jax.Array, count: int, *shared) -> jax.Array:
     """``lax.map(lambda x: fn(x, *shared), batch)`` with the batch shared out over
-    ``count`` devices (padded with copies of its first items to a multiple of it, their
+    ``count`` devices (padded with copies of its items to a multiple of it, their
     results dropped); ``shared`` goes to every device whole."""
     n = batch.shape[0]
     per = -(-n // count)
-    if per * count > n:
-        batch = jax.numpy.concatenate([batch, batch[: per * count - n]])
+    if per * count > n:  # (more devices than items: copies of them over again)
+        batch = jax.numpy.concatenate([batch, batch[np.arange(per * count - n) % n]])
 
     def on_device(items, *shared):
         return jax.lax.map(lambda item: fn(item, *shared), items)

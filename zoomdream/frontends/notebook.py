@@ -7,14 +7,18 @@ Nothing here is needed outside a notebook; IPython and Colab are imported only w
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
+from zoomdream.dream import devices
 from zoomdream.io import parts
 from zoomdream.render import RenderResult, render, resume
+from zoomdream.schedule import settings
+from zoomdream.schedule import sweep as sweep_lib
 
 
 def device_report() -> str:
@@ -26,10 +30,30 @@ def device_report() -> str:
         text += ("\nWARNING: no GPU or TPU: renders will take about a second per 256x256 frame. "
                  "In Colab: Runtime > Change runtime type > GPU or TPU.")
     elif len(devices) > 1:
-        text += (f"\nEach frame feeds the next, so zoomdream spreads each frame over the {len(devices)} cores instead: "
-                 "the tiles of octaves larger than dream.tile_size (1024 px) are shared out over them (dream.devices: "
-                 "auto). For smaller canvases, a smaller dream.tile_size (256, say) gives them tiles to share.")
+        text += (f"\nEach frame feeds the next, so zoomdream uses the {len(devices)} cores within a frame: the tiles "
+                 "of octaves larger than dream.tile_size (1024 px) are shared out over them (dream.devices: auto). "
+                 f"Or render {len(devices)} variants side by side, one per core (sweep = [\"seed=0..{len(devices) - 1}\"]), "
+                 "in about the time of one.")
     return text
+
+
+def sharing(preset: Any, width: int, height: int, overrides: dict | None = None, sweep: Sequence[str] = ()) -> str:
+    """How a render of ``preset`` at this size (or a sweep of it) will use the devices
+    JAX sees, in a line."""
+    count = len(jax.devices())
+    if count == 1:
+        return "one device: every frame is dreamed on it"
+    config = settings.resolve_config(preset, settings.Shortcuts(size=(width, height)), overrides)
+    if sweep:
+        variants = len(sweep_lib.parse(sweep))
+        used, note = devices.for_variants(config.dream.devices, variants)
+        return note or f"{variants} variants side by side: {variants // used} on each of {used} of the {count} devices"
+    used, note = devices.choose(config.dream.devices, height, width, config.dream.tile_size)
+    if note or used == count:
+        return note or f"each frame's tiles are shared over all {count} devices"
+    return (f"a {width}x{height} frame has {used} tile{'s' if used > 1 else ''} of dream.tile_size "
+            f"{config.dream.tile_size} to share, so {used} of the {count} devices dream it; to use all of them, "
+            f"set sweep = [\"seed=0..{count - 1}\"] (a variant per device) or a smaller dream.tile_size")
 
 
 class LivePreview:
