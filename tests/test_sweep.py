@@ -106,6 +106,7 @@ def test_sweep_mistakes_get_one_line(tmp_path, capsys):
     for args, message in [(["--sweep", "nokey=1,2"], "unknown key 'nokey'"),
                           (["--sweep", "seed=1..0"], "is empty"),
                           (["--sweep", "seed=0,1", "--resume", "x.mp4"], "--resume continues one of its outputs"),
+                          (["--sweep", "seed=0,1", "--plan"], "--plan shows one render's schedule"),
                           (["--sweep", "dream.step_size=1,-2"], "dream.step_size")]:
         assert cli.main([*QUICK, "--frames", "1", "-o", str(tmp_path / "x.mp4"), *args]) == 2
         err = capsys.readouterr().err

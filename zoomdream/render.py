@@ -170,7 +170,8 @@ def _new_job(preset, output, overrides, frames_dir, overwrite: bool, preview: bo
         audio = None  # a film's own sound
     if frames_dir is not None:
         frames_dir = Path(frames_dir).resolve()
-        outputs.check_frames_dir(frames_dir, overwrite)
+        if not sweep or frames_dir.parent.is_dir():  # (a sweep's folder of them was checked, and is made later)
+            outputs.check_frames_dir(frames_dir, overwrite)
     if checkpoint_every is not None and checkpoint_every < 1:
         raise ConfigError(f"--checkpoint-every must be at least 1, got {checkpoint_every}")
 
@@ -225,10 +226,9 @@ def render_sweep(
     variants = sweep_lib.parse(sweep)
     base = settings.resolve_config(preset, settings.Shortcuts(**shortcuts), overrides)
     output = Path(output if output is not None else f"{base.name}{'-preview' if preview else ''}.mp4")
-    if frames_dir is not None:  # the variants' folders go in it
+    if frames_dir is not None:  # the variants' folders go in it (made with their first frames)
         frames_dir = Path(frames_dir).resolve()
         outputs.check_frames_dir(frames_dir, overwrite)
-        frames_dir.mkdir(exist_ok=True)
     jobs = [_new_job(preset, v.output(output), {**(overrides or {}), **v.overrides},
                      frames_dir / v.output(output).stem if frames_dir is not None else None, overwrite, preview,
                      audio_length, checkpoint_every, progress, shortcuts, sweep=True) for v in variants]
@@ -237,12 +237,12 @@ def render_sweep(
         count, note = devices.for_variants(jobs[0].config.dream.devices, len(jobs))
         batch = dataclasses.replace(batch, devices=count)
         jobs = [dataclasses.replace(j, spec=batch, plan=sweep_lib.over_objectives(j.plan, batch.objectives)) for j in jobs]
-    else:
+        mine = _Batch(jobs).outputs()
+    else:  # one render after another, each on the devices it can use
         note = f"{why}: rendering the {len(jobs)} variants one after another"
-    if batch is None:  # one render after another, each on the devices it can use
         jobs = [dataclasses.replace(j, spec=dataclasses.replace(
             j.spec, devices=settings.device_count(j.config, j.spec.width, j.spec.height)[0])) for j in jobs]
-    mine = _Batch(jobs).outputs() if batch is not None else [j.output for j in jobs if jax.process_index() == 0]
+        mine = [j.output for j in jobs] if jax.process_index() == 0 else []
     with _claimed(mine, overwrite):
         if jax.process_index() == 0:
             sweep_lib.write_record(sweep_lib.record_path(output), variants, [j.output for j in jobs], batch)

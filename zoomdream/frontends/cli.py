@@ -204,6 +204,8 @@ def _write_timeline(path: str | None) -> None:
 def _render(args: argparse.Namespace) -> int:
     overrides = dict(config_lib.parse_assignment(s) for s in args.set)
     if args.plan is not None:
+        if args.sweep:
+            raise ConfigError("--plan shows one render's schedule; give one variant's values with --set instead of --sweep")
         return _plan(args, overrides)
     if args.distributed or (args.distributed is None and hosts.on_tpu_pod_slice()):
         print(f"zoomdream: {hosts.join(args.distributed or 'auto')}", file=sys.stderr)
