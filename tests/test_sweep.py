@@ -138,3 +138,21 @@ def test_the_compiled_loop_form_steps_each_variant_as_alone(net):
     for i in range(2):
         assert np.abs(np.asarray(both[i]) - alone[i]).max() < 1e-2 * np.abs(alone[i]).max()
     assert np.abs(alone[0] - alone[1]).max() > 1  # (and the two differ)
+
+
+def test_variants_with_segments_of_other_lengths_lose_no_frame(tmp_path, monkeypatch):
+    """Each variant's MP4 fixes its segment length from its own timing, so the variants'
+    checkpoints fall on other frames; each MP4 closes its segments at its own."""
+    from zoomdream.io import outputs
+    from zoomdream.render import render_sweep
+
+    def choose(self, k):
+        self.manifest.segment_frames = 3 if self.output.stem.endswith("_0") else 4
+        self.manifest.save(self.parts)
+
+    monkeypatch.setattr(outputs.Mp4Output, "_choose_segment_frames", choose)
+    results = render_sweep("classic-zoom", tmp_path / "s.mp4", ["seed=0,1"], frames=10, size="64x64",
+                           layer="conv2/3x3", overrides={"dream.octaves": 1, "dream.iterations": 1}, progress=False)
+    from zoomdream.io import video
+
+    assert [video.read_video(r.output).shape[0] for r in results] == [10, 10]

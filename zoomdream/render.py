@@ -83,6 +83,9 @@ class _Job:
     sink: outputs.Sink  # the output file
     frames_dir: Path | None = None
     film: clip.Clip | None = None  # the film dreamed, frame by frame (start.kind: video)
+    # Colour coherence: (the hold's rate, the tone frame `start` is held to), or None
+    # when no frame holds its colours (see dream/color.py).
+    hold: tuple[float, np.ndarray] | None = None
 
 
 # ---- entry points --------------------------------------------------------------------------
@@ -191,7 +194,7 @@ def _new_job(preset, output, overrides, frames_dir, overwrite: bool, preview: bo
         sink = outputs.GifOutput(output, width, height, cfg.video.fps)
     else:
         sink = outputs.StillOutput(output)
-    return _Job(cfg, plan, spec, canvas, 0, output, sink, frames_dir, film)
+    return _Job(cfg, plan, spec, canvas, 0, output, sink, frames_dir, film, settings.color_hold(cfg, plan))
 
 
 def render_sweep(
@@ -287,7 +290,8 @@ def resume(
         stored = config_lib.from_dict(manifest.config)
         cfg = settings.resolve_config(preset if preset is not None else stored,
                                       settings.Shortcuts(frames=frames, seconds=seconds), overrides)
-        changed = parts.differences(manifest.config, config_lib.to_dict(cfg))
+        # (Stored settings read back with today's defaults: a key added since is no change.)
+        changed = parts.differences(config_lib.to_dict(stored), config_lib.to_dict(cfg))
         if changed:
             raise ConfigError(f"cannot resume {output.name}: its settings changed ({'; '.join(changed)}); "
                               "only --frames/--seconds may grow")
@@ -307,9 +311,11 @@ def resume(
         point = parts.resume_point(folder, manifest, key_data)
         for note in point.notes:
             _say(note, True)
-        canvas = point.canvas
+        canvas, hold = point.canvas, settings.color_hold(cfg, plan)
         if canvas is None:
             canvas = images.initial_canvas(cfg.start, spec.canvas_shape[1], spec.canvas_shape[0], cfg.seed)
+        elif hold is not None and point.tone is not None:  # the tone the render had reached
+            hold = (hold[0], point.tone)
         manifest.frames = plan.frames
         manifest.config = config_lib.to_dict(cfg)
         if frames_dir is not None:
@@ -317,7 +323,7 @@ def resume(
         sink = outputs.Mp4Output(output, manifest, point.start, key_data, keep=point.keep,
                                  checkpoint_floor=point.checkpoint_frame)
         frames_to = Path(manifest.frames_dir) if manifest.frames_dir else None
-        return _run([_Job(cfg, plan, spec, canvas, point.start, output, sink, frames_to, film)], net, progress,
+        return _run([_Job(cfg, plan, spec, canvas, point.start, output, sink, frames_to, film, hold)], net, progress,
                     on_frame)[0]
 
 
@@ -425,7 +431,8 @@ def _compile(job: _Job, example: tuple, progress: bool) -> float:
     began = time.perf_counter()
     # (dream.cadence > 1: the frames between only move, with a program of their own.)
     with timeline.span("trace and compile"):
-        compiled = step.compile_programs(step.frame_programs(*example, spec=job.spec, move=not job.plan.dreamed.all()))
+        compiled = step.compile_programs(step.frame_programs(*example, spec=job.spec, move=not job.plan.dreamed.all(),
+                                                             hold_rate=job.hold[0] if job.hold else None))
     if large:
         _say(cost.memory_line([c for _, c in compiled]), True)
     return time.perf_counter() - began
@@ -446,7 +453,7 @@ def _run(jobs: list[_Job], net: GoogLeNet | None, progress: bool, on_frame: Call
     # variants are shared out (see dream/devices.py).
     guides = devices.place(tuple(objectives.guide_features(net, spec.objectives[i]) for i in spec.guide_indices),
                            spec.devices)
-    key, canvas = batch.keys(), batch.canvases()
+    key, canvas, tone = batch.keys(), batch.canvases(), batch.tones()
     params = devices.place(net.params, spec.devices)
     owned = batch.owned()
     sinks = {v: [jobs[v].sink] + ([outputs.FrameFiles(jobs[v].frames_dir, plan.frames)] if jobs[v].frames_dir else [])
@@ -477,9 +484,10 @@ def _run(jobs: list[_Job], net: GoogLeNet | None, progress: bool, on_frame: Call
                         sink.write(k, frames[v])
             if next_canvas is not None:
                 with timeline.span("checkpoint", k):
+                    next_canvas, next_tone = next_canvas
                     for v, group in sinks.items():
                         for sink in group:
-                            sink.checkpoint(k + 1, next_canvas[v])
+                            sink.checkpoint(k + 1, next_canvas[v], None if next_tone is None else next_tone[v])
             done = k + 1
             now = time.perf_counter()
             bar.set_postfix_str(f"layer {plan.layer_label(k)}, {now - last:.2f} s/frame", refresh=False)
@@ -499,13 +507,16 @@ def _run(jobs: list[_Job], net: GoogLeNet | None, progress: bool, on_frame: Call
                         break
                     run = step.frame_step if plan.dreamed[k] else step.move_step
                     with timeline.span("queue frame", k):
+                        values = batch.values(k)
                         if film is not None:
                             canvas = film.start(k, canvas)
-                        canvas, frame = run(params, canvas, batch.values(k), key, guides, spec=spec)
+                        if tone is not None and k > 0:  # (a dreamed canvas: the first frame's is not)
+                            canvas, tone = step.hold_colour(canvas, tone, values, spec=spec, rate=job.hold[0])
+                        canvas, frame = run(params, canvas, values, key, guides, spec=spec)
                     # The next call donates this canvas, so a checkpoint copies it out now.
                     if any(s.checkpoint_due(k + 1) for s in every_sink):
                         with timeline.span("copy canvas for checkpoint", k):
-                            saved = batch.local(canvas)
+                            saved = batch.local(canvas), None if tone is None else batch.local(tone)
                     else:
                         saved = None
                     if pending is not None:
@@ -563,6 +574,13 @@ class _Batch:
         if not self.sweep:
             return devices.place(jnp.asarray(self.jobs[0].canvas), self.spec.devices)
         return devices.place(np.stack([j.canvas for j in self.jobs]), self.spec.devices, variants=True)
+
+    def tones(self) -> jax.Array | None:
+        """The colour tones the first frame is held to (None: colours are not held)."""
+        if self.jobs[0].hold is None:
+            return None
+        tones = [j.hold[1] for j in self.jobs]
+        return devices.place(np.stack(tones) if self.sweep else tones[0], self.spec.devices, variants=self.sweep)
 
     def values(self, k: int):
         """Frame ``k``'s values (host arrays)."""

@@ -47,9 +47,9 @@ class Sink:
         """Whether this sink wants the canvas once frame ``next_frame - 1`` is written."""
         return False
 
-    def checkpoint(self, next_frame: int, canvas: np.ndarray) -> None:
-        """The canvas that frame ``next_frame`` starts from (given to every sink when any
-        wanted it)."""
+    def checkpoint(self, next_frame: int, canvas: np.ndarray, tone: np.ndarray | None = None) -> None:
+        """The canvas that frame ``next_frame`` starts from, and the colour tone it is held
+        to (None: colours are not held), given to every sink when any wanted them."""
 
     def finish(self, frames_done: int, interrupted: bool) -> None:
         """The render ended with ``frames_done`` frames of the video done (counted from
@@ -194,12 +194,14 @@ class Mp4Output(Sink):
         if not state:
             parts.record_segment(self.parts, self.manifest, self._writer_index)
 
-    def checkpoint(self, next_frame: int, canvas: np.ndarray) -> None:
+    def checkpoint(self, next_frame: int, canvas: np.ndarray, tone: np.ndarray | None = None) -> None:
         """Close the segment that ends before ``next_frame`` and checkpoint the canvas."""
+        if not self.checkpoint_due(next_frame):
+            return  # another sink's boundary (a sweep's variants choose their segments apart)
         self._close_segment()
         if next_frame > self.checkpoint_floor:
             parts.save_checkpoint(self.parts, parts.Checkpoint(canvas, next_frame, self.manifest.config_hash,
-                                                               self.key_data))
+                                                               self.key_data, tone))
 
     def finish(self, frames_done: int, interrupted: bool) -> None:
         """Close the last segment (kept as ``partial`` when interrupted: a resume redoes

@@ -219,6 +219,7 @@ class Checkpoint:
     next_frame: int
     config_hash: str
     key_data: np.ndarray
+    tone: np.ndarray | None = None  # the colour tone frame `next_frame` is held to (dream/color.py)
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -238,8 +239,9 @@ def save_checkpoint(parts: Path, checkpoint: Checkpoint) -> None:
     """Atomically replace the checkpoint."""
 
     def write(f):
+        tone = {} if checkpoint.tone is None else {"tone": checkpoint.tone}
         np.savez(f, canvas=checkpoint.canvas, next_frame=np.int64(checkpoint.next_frame),
-                 config_hash=np.array(checkpoint.config_hash), key_data=checkpoint.key_data)
+                 config_hash=np.array(checkpoint.config_hash), key_data=checkpoint.key_data, **tone)
 
     _atomic_write(parts / CHECKPOINT, write)
 
@@ -258,7 +260,8 @@ def load_checkpoint(parts: Path) -> Checkpoint | None:
     try:
         with np.load(path, allow_pickle=False) as data:
             return Checkpoint(canvas=data["canvas"], next_frame=int(data["next_frame"]),
-                              config_hash=str(data["config_hash"]), key_data=data["key_data"])
+                              config_hash=str(data["config_hash"]), key_data=data["key_data"],
+                              tone=data["tone"] if "tone" in data.files else None)
     except Exception as exc:  # zipfile, numpy and OS errors alike: the file is unreadable
         raise CheckpointDamaged(f"{path} cannot be read ({type(exc).__name__})") from None
 
@@ -317,6 +320,7 @@ class ResumePoint:
 
     start: int  # the first frame to compute
     canvas: np.ndarray | None  # what frame `start` starts from (None: the render's first canvas)
+    tone: np.ndarray | None  # the colour tone it is held to, if the render holds colours
     keep: frozenset[int]  # intact segments that a render starting over computes through without writing
     checkpoint_frame: int  # the frame of the checkpoint on disk (0 if none), never moved back
     notes: tuple[str, ...]  # what the user should be told
@@ -352,5 +356,5 @@ def resume_point(parts: Path, manifest: Manifest, key_data: np.ndarray) -> Resum
             segment_path(parts, index).unlink(missing_ok=True)
             manifest.segments.pop(f"{index:05d}", None)
     if saved is not None and not damaged:
-        return ResumePoint(done, saved.canvas, frozenset(), done, tuple(notes))
-    return ResumePoint(0, None, frozenset(range(done // size)) - set(damaged), done, tuple(notes))
+        return ResumePoint(done, saved.canvas, saved.tone, frozenset(), done, tuple(notes))
+    return ResumePoint(0, None, None, frozenset(range(done // size)) - set(damaged), done, tuple(notes))

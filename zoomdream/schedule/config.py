@@ -97,6 +97,16 @@ def parse_devices(value: Any, key: str) -> str | int:
     raise ConfigError(f"{key}: expected a number of devices (1 or more), all or auto, got {value!r}")
 
 
+def parse_color_reference(value: Any, key: str) -> str:
+    """``window``, ``first``, or the path of a picture whose palette is held."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}: expected window, first or a picture's path, got {value!r}")
+    value = value.strip()
+    if value not in ("window", "first") and not Path(value).expanduser().is_file():
+        raise ConfigError(f"{key}: {value!r} is neither window, first nor a picture file")
+    return value
+
+
 Mix = tuple[tuple[objectives.Objective, keyframes.Curve], ...]
 
 # The longest render, in frames: 11 hours at 25 fps. Every per-frame value is an array of
@@ -286,6 +296,22 @@ class CameraConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ColorConfig:
+    coherence: keyframes.Curve = _scheduled(
+        0.0, "how far each frame's colours (the mean and spread of L*, a*, b*) are pulled towards the reference before "
+        "it is dreamed, so that a long zoom does not drift: 0 (off) to 1; 0.5 holds thousands of frames",
+        min=0, max=1, frame_name="color_coherence",
+    )
+    reference: str = _field(
+        "window", "what colours are held to: window (the frames of the last window_seconds: the palette may wander "
+        "slowly, never jump), first (the first dreamed frame), or a picture's path (its palette)",
+        parse=parse_color_reference,
+    )
+    window_seconds: float = _field(4.0, "for reference: window, the time over which the reference follows the picture",
+                                   above=0, max=3600)
+
+
+@dataclasses.dataclass(frozen=True)
 class LayersConfig:
     schedule: tuple[LayerStep, ...] = _field(
         lambda: (LayerStep(layer=((objectives.Objective("l2", "inception_4c/output"), keyframes.Curve.of(1.0)),)),),
@@ -309,6 +335,7 @@ class RenderConfig:
     start: StartConfig = _field(StartConfig, "the first frame")
     dream: DreamConfig = _field(DreamConfig, "the DeepDream algorithm's settings")
     camera: CameraConfig = _field(CameraConfig, "camera motion between frames")
+    color: ColorConfig = _field(ColorConfig, "colour coherence: long renders without drift")
     layers: LayersConfig = _field(LayersConfig, "what the network dreams of, over time")
 
 

@@ -13,8 +13,8 @@ import numpy as np
 
 from zoomdream.audio import demo
 from zoomdream.audio import soundtrack as soundtrack_lib
+from zoomdream.dream import color, objectives
 from zoomdream.dream import devices as device_lib
-from zoomdream.dream import objectives
 from zoomdream.dream.step import DreamSpec
 from zoomdream.errors import ConfigError
 from zoomdream.io import clip, images, video
@@ -150,6 +150,8 @@ def film_config(config: RenderConfig, film: clip.Clip, size_given: bool, length_
         raise ConfigError("dream.cadence: every frame of a film is dreamed; a video input needs cadence 1")
     if config.camera.supersample > 1:
         raise ConfigError("camera.supersample: a video input is viewed at the video's size; it needs supersample 1")
+    if not (config.color.coherence.is_constant and config.color.coherence.constant == 0):
+        raise ConfigError("color.coherence: a film keeps its own colours; a video input needs color.coherence 0")
     return config
 
 
@@ -185,6 +187,19 @@ def dream_spec(config: RenderConfig, plan: Plan, width: int, height: int, device
         video=config.start.kind == "video",
         devices=devices,
     )
+
+
+def color_hold(config: RenderConfig, plan: Plan) -> tuple[float, np.ndarray] | None:
+    """(the colour hold's rate, the tone it starts from) of a render whose frames hold
+    their colours (see :mod:`zoomdream.dream.color`), or None."""
+    if not np.any(plan.values.color_coherence > 0):
+        return None
+    reference = config.color.reference
+    if reference == "window":
+        return color.window_rate(config.video.fps, config.color.window_seconds), color.unset_tone()
+    if reference == "first":
+        return 0.0, color.unset_tone()
+    return 0.0, color.picture_tone(images.load_image(reference))
 
 
 def device_count(config: RenderConfig, width: int, height: int) -> tuple[int, str | None]:
