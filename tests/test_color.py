@@ -39,7 +39,7 @@ def test_a_tinted_frame_moves_towards_the_reference(strength, left):
     reference = color.picture_tone(picture(1))
     tinted = images.rgb_to_canvas(picture(2, tint=(60, -20, -30)))
     before = float(np.linalg.norm(mean_lab(tinted) - reference[:3]))
-    held, tone = color.hold(jnp.asarray(tinted), jnp.asarray(reference), strength, rate=0.0)
+    held, tone = color.hold(jnp.asarray(tinted), jnp.asarray(reference), strength)
     after = np.linalg.norm(mean_lab(np.asarray(held)) - reference[:3])
     assert before > 10 and after == pytest.approx(left * before, abs=0.15 * before + 0.5)
     assert np.array_equal(np.asarray(tone), reference)  # a reference that stays
@@ -47,12 +47,12 @@ def test_a_tinted_frame_moves_towards_the_reference(strength, left):
 
 def test_strength_zero_leaves_the_canvas_and_the_first_hold_sets_the_tone():
     canvas = jnp.asarray(images.rgb_to_canvas(picture(3)))
-    held, tone = color.hold(canvas, jnp.asarray(color.unset_tone()), 0.0, rate=0.1)
+    held, tone = color.hold(canvas, jnp.asarray(color.unset_tone(0.25)), 0.0)
     assert np.array_equal(np.asarray(held), np.asarray(canvas))
     assert np.asarray(tone)[6] == 1 and np.allclose(np.asarray(tone)[:3], mean_lab(canvas), atol=1e-3)
     # a window tone moves by its rate towards what it sees
     other = jnp.asarray(images.rgb_to_canvas(picture(4, tint=(0, 0, 60))))
-    _, moved = color.hold(other, tone, 0.0, rate=0.25)
+    _, moved = color.hold(other, tone, 0.0)
     expected = np.asarray(tone)[:3] + 0.25 * (mean_lab(other) - np.asarray(tone)[:3])
     assert np.allclose(np.asarray(moved)[:3], expected, atol=1e-3)
     assert color.window_rate(25, 4) == pytest.approx(1 - np.exp(-1 / 100))
@@ -93,6 +93,13 @@ def test_coherence_zero_is_todays_render_and_a_resume_holding_colours_is_bit_ide
     assert all(np.array_equal(a, b) for a, b in zip(whole, resumed))
     today = frames_in(tmp_path / "today")
     assert max(np.abs(a.astype(int) - b).max() for a, b in zip(whole, today)) > 5  # (and the hold did something)
+
+    # A sweep of the two in one batch: each variant holds its colours, or not, as alone.
+    zoomdream.render_sweep("classic-zoom", tmp_path / "sweep.mp4", ["color.coherence=0,0.7"], frames=10, size="64x64",
+                           layer="conv2/3x3", overrides=QUICK, frames_dir=tmp_path / "sweep", progress=False, net=net)
+    for n, alone in enumerate((today, whole)):
+        batched = frames_in(tmp_path / "sweep" / f"sweep_{n}")
+        assert max(np.abs(a.astype(int) - b).max() for a, b in zip(batched[:6], alone[:6])) <= 2
 
 
 def test_a_picture_reference_pulls_a_render_towards_its_palette(tmp_path, net):

@@ -27,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from zoomdream import timeline
-from zoomdream.dream import cache, cost, devices, host_memory, objectives, step
+from zoomdream.dream import cache, color, cost, devices, host_memory, objectives, step
 from zoomdream.dream.step import DreamSpec
 from zoomdream.errors import ConfigError
 from zoomdream.io import clip, images, lock, outputs, parts, video
@@ -83,9 +83,9 @@ class _Job:
     sink: outputs.Sink  # the output file
     frames_dir: Path | None = None
     film: clip.Clip | None = None  # the film dreamed, frame by frame (start.kind: video)
-    # Colour coherence: (the hold's rate, the tone frame `start` is held to), or None
-    # when no frame holds its colours (see dream/color.py).
-    hold: tuple[float, np.ndarray] | None = None
+    # Colour coherence: the tone frame `start` is held to, or None when no frame holds its
+    # colours (see dream/color.py).
+    tone: np.ndarray | None = None
 
 
 # ---- entry points --------------------------------------------------------------------------
@@ -194,7 +194,7 @@ def _new_job(preset, output, overrides, frames_dir, overwrite: bool, preview: bo
         sink = outputs.GifOutput(output, width, height, cfg.video.fps)
     else:
         sink = outputs.StillOutput(output)
-    return _Job(cfg, plan, spec, canvas, 0, output, sink, frames_dir, film, settings.color_hold(cfg, plan))
+    return _Job(cfg, plan, spec, canvas, 0, output, sink, frames_dir, film, settings.color_tone(cfg, plan))
 
 
 def render_sweep(
@@ -311,11 +311,11 @@ def resume(
         point = parts.resume_point(folder, manifest, key_data)
         for note in point.notes:
             _say(note, True)
-        canvas, hold = point.canvas, settings.color_hold(cfg, plan)
+        canvas, tone = point.canvas, settings.color_tone(cfg, plan)
         if canvas is None:
             canvas = images.initial_canvas(cfg.start, spec.canvas_shape[1], spec.canvas_shape[0], cfg.seed)
-        elif hold is not None and point.tone is not None:  # the tone the render had reached
-            hold = (hold[0], point.tone)
+        elif tone is not None and point.tone is not None:  # the tone the render had reached
+            tone = point.tone
         manifest.frames = plan.frames
         manifest.config = config_lib.to_dict(cfg)
         if frames_dir is not None:
@@ -323,7 +323,7 @@ def resume(
         sink = outputs.Mp4Output(output, manifest, point.start, key_data, keep=point.keep,
                                  checkpoint_floor=point.checkpoint_frame)
         frames_to = Path(manifest.frames_dir) if manifest.frames_dir else None
-        return _run([_Job(cfg, plan, spec, canvas, point.start, output, sink, frames_to, film, hold)], net, progress,
+        return _run([_Job(cfg, plan, spec, canvas, point.start, output, sink, frames_to, film, tone)], net, progress,
                     on_frame)[0]
 
 
@@ -417,10 +417,11 @@ class _StopRequest:
 # ---- the loop ------------------------------------------------------------------------------
 
 
-def _compile(job: _Job, example: tuple, progress: bool) -> float:
+def _compile(job: _Job, example: tuple, progress: bool, hold: bool) -> float:
     """Compile the frame step for ``example`` arguments before the loop, so that the
     progress bar measures frames; JAX keeps the program, and the loop's calls find it.
-    A large canvas has its cost said first. Returns the seconds compiling took."""
+    A large canvas has its cost said first. ``hold``: colours are held before frames.
+    Returns the seconds compiling took."""
     large = cost.is_large(job.spec)
     if large:
         _say(cost.frame_cost_line(job.spec, example, job.plan.frames - job.start), True)
@@ -432,7 +433,7 @@ def _compile(job: _Job, example: tuple, progress: bool) -> float:
     # (dream.cadence > 1: the frames between only move, with a program of their own.)
     with timeline.span("trace and compile"):
         compiled = step.compile_programs(step.frame_programs(*example, spec=job.spec, move=not job.plan.dreamed.all(),
-                                                             hold_rate=job.hold[0] if job.hold else None))
+                                                             hold=hold))
     if large:
         _say(cost.memory_line([c for _, c in compiled]), True)
     return time.perf_counter() - began
@@ -463,7 +464,8 @@ def _run(jobs: list[_Job], net: GoogLeNet | None, progress: bool, on_frame: Call
     stop = _StopRequest()
     with stop.on_sigint():
         # (A resume of a finished render has no frame left to compile for: it assembles.)
-        compile_seconds = (_compile(job, (params, canvas, batch.values(job.start), key, guides), progress)
+        compile_seconds = (_compile(job, (params, canvas, batch.values(job.start), key, guides), progress,
+                                    tone is not None)
                            if job.start < plan.frames else 0.0)
         label = job.config.name if len(jobs) == 1 else f"{job.config.name} x{len(jobs)}"
         bar = tqdm(total=plan.frames, initial=job.start, unit="frame", desc=label, disable=not progress,
@@ -511,7 +513,7 @@ def _run(jobs: list[_Job], net: GoogLeNet | None, progress: bool, on_frame: Call
                         if film is not None:
                             canvas = film.start(k, canvas)
                         if tone is not None and k > 0:  # (a dreamed canvas: the first frame's is not)
-                            canvas, tone = step.hold_colour(canvas, tone, values, spec=spec, rate=job.hold[0])
+                            canvas, tone = step.hold_colour(canvas, tone, values, spec=spec)
                         canvas, frame = run(params, canvas, values, key, guides, spec=spec)
                     # The next call donates this canvas, so a checkpoint copies it out now.
                     if any(s.checkpoint_due(k + 1) for s in every_sink):
@@ -577,9 +579,10 @@ class _Batch:
 
     def tones(self) -> jax.Array | None:
         """The colour tones the first frame is held to (None: colours are not held)."""
-        if self.jobs[0].hold is None:
+        if all(j.tone is None for j in self.jobs):
             return None
-        tones = [j.hold[1] for j in self.jobs]
+        # (in a sweep, a variant that holds no colours has strength 0 at every frame)
+        tones = [j.tone if j.tone is not None else color.unset_tone() for j in self.jobs]
         return devices.place(np.stack(tones) if self.sweep else tones[0], self.spec.devices, variants=self.sweep)
 
     def values(self, k: int):

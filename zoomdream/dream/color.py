@@ -13,8 +13,10 @@ reference, the *tone*, is state carried from frame to frame on the device:
 * ``first``: the statistics of the first dreamed frame, kept;
 * a picture: its statistics, kept (a palette to hold).
 
-A tone is float32 ``(7,)``: the mean and spread of L*, a*, b*, and 1 once it is set (0:
-the next frame held sets it from itself). It is part of a render's checkpoint.
+A tone is float32 ``(8,)``: the mean and spread of L*, a*, b*; 1 once it is set (0: the
+next frame held sets it from itself); and how far it follows each frame (0: a reference
+that stays). It is data, so a sweep's variants may hold other references in one program,
+and it is part of a render's checkpoint.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ _WHITE = np.array([0.95047, 1.0, 1.08883], np.float32)
 _EDGE = 6.0 / 29.0
 # The smallest spread a channel is divided by (a flat picture has none to scale).
 _MIN_SPREAD = 0.5
-TONE_SIZE = 7
+TONE_SIZE = 8
 
 
 def canvas_to_lab(canvas: jax.Array) -> jax.Array:
@@ -67,12 +69,12 @@ def statistics(lab: jax.Array) -> tuple[jax.Array, jax.Array]:
 def picture_tone(rgb: np.ndarray) -> np.ndarray:
     """The tone of a picture (uint8 RGB): a reference that stays."""
     mean, spread = statistics(canvas_to_lab(jnp.asarray(images.rgb_to_canvas(rgb))))
-    return np.concatenate([np.asarray(mean), np.asarray(spread), [1.0]]).astype(np.float32)
+    return np.concatenate([np.asarray(mean), np.asarray(spread), [1.0, 0.0]]).astype(np.float32)
 
 
-def unset_tone() -> np.ndarray:
-    """A tone the first frame held sets from itself."""
-    return np.zeros(TONE_SIZE, np.float32)
+def unset_tone(rate: float = 0.0) -> np.ndarray:
+    """A tone the first frame held sets from itself, then following each frame by ``rate``."""
+    return np.array([0.0] * 7 + [rate], np.float32)
 
 
 def window_rate(fps: float, seconds: float) -> float:
@@ -81,10 +83,10 @@ def window_rate(fps: float, seconds: float) -> float:
     return float(1.0 - np.exp(-1.0 / (fps * seconds)))
 
 
-def hold(canvas: jax.Array, tone: jax.Array, strength, rate: float) -> tuple[jax.Array, jax.Array]:
+def hold(canvas: jax.Array, tone: jax.Array, strength) -> tuple[jax.Array, jax.Array]:
     """(the canvas with its colour statistics moved by ``strength`` towards the tone's,
-    the next tone). ``rate``: how far the tone then moves towards the held canvas's own
-    statistics (0: a reference that stays). A strength of 0 returns the canvas as it is."""
+    the next tone: moved by its rate towards the held canvas's own statistics). A strength
+    of 0 returns the canvas as it is."""
     lab = canvas_to_lab(canvas)
     mean, spread = statistics(lab)
     ready = tone[6] > 0
@@ -95,5 +97,5 @@ def hold(canvas: jax.Array, tone: jax.Array, strength, rate: float) -> tuple[jax
     out = jnp.where(strength > 0, lab_to_canvas(held), canvas)
     new_mean, new_spread = statistics(held)
     seen = jnp.concatenate([new_mean, new_spread])
-    moved = jnp.where(ready, tone[:6] + rate * (seen - tone[:6]), seen)
-    return out, jnp.concatenate([moved, jnp.ones(1, tone.dtype)])
+    moved = jnp.where(ready, tone[:6] + tone[7] * (seen - tone[:6]), seen)
+    return out, jnp.concatenate([moved, jnp.ones(1, tone.dtype), tone[7:]])

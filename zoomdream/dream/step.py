@@ -497,21 +497,21 @@ def move_step(params, canvas: jax.Array, values, key: jax.Array, guides: tuple =
 # ---- colour coherence ----------------------------------------------------------------------
 
 
-def _hold_colour(canvas, tone, values, *, rate: float):
-    return color.hold(canvas, tone, values.color_coherence, rate)
+def _hold_colour(canvas, tone, values):
+    return color.hold(canvas, tone, values.color_coherence)
 
 
-def _hold_program(spec: DreamSpec, rate: float, args: tuple) -> program_store.StoredProgram:
+def _hold_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
     """:func:`zoomdream.dream.color.hold` for ``args`` (canvas, tone, values); the canvas is donated."""
-    return _program("color", _hold_colour, args, spec, batched=(True, True, True), statics={"rate": rate},
-                    donate=(0,), out_tree=lambda: _PAIR)
+    return _program("color", _hold_colour, args, spec, batched=(True, True, True), statics={}, donate=(0,),
+                    out_tree=lambda: _PAIR)
 
 
-def hold_colour(canvas: jax.Array, tone: jax.Array, values, *, spec: DreamSpec, rate: float):
+def hold_colour(canvas: jax.Array, tone: jax.Array, values, *, spec: DreamSpec):
     """(the canvas with its colours held towards the tone, the next tone) before a frame
     is dreamed (see :mod:`zoomdream.dream.color`); compiled, returns at once."""
     args = (canvas, tone, _placed(values, spec))
-    return _hold_program(spec, rate, args)(*args)
+    return _hold_program(spec, args)(*args)
 
 
 # ---- compiling ahead -----------------------------------------------------------------------
@@ -528,11 +528,11 @@ class Program:
 
 
 def frame_programs(params, canvas, values, key, guides: tuple = (), *, spec: DreamSpec,
-                   move: bool = False, hold_rate: float | None = None) -> Iterator[Program]:
+                   move: bool = False, hold: bool = False) -> Iterator[Program]:
     """Every program a dreamed frame of ``spec`` runs (and, with ``move``, the camera-only
-    frame of a cadence; with a ``hold_rate``, the colour hold before a frame), lowered for
-    these arguments (``canvas`` may be a ``jax.ShapeDtypeStruct``) one by one as they are
-    asked for."""
+    frame of a cadence; with ``hold``, the colour hold before a frame), lowered for these
+    arguments (``canvas`` may be a ``jax.ShapeDtypeStruct``) one by one as they are asked
+    for."""
 
     def lowered(name: str, stored: program_store.StoredProgram, args: tuple, calls: int) -> Program:
         return Program(name, stored, stored.lower(*args), calls)
@@ -547,10 +547,10 @@ def frame_programs(params, canvas, values, key, guides: tuple = (), *, spec: Dre
     if move:
         args = (params, canvas, values, key, guides)
         yield lowered("move", _move_program(spec, args), args, 0)
-    if hold_rate is not None:
+    if hold:
         tone = jax.ShapeDtypeStruct((*canvas.shape[:-3], color.TONE_SIZE), jnp.float32)
         args = (canvas, tone, values)
-        yield lowered("color", _hold_program(spec, hold_rate, args), args, 1)
+        yield lowered("color", _hold_program(spec, args), args, 1)
     if not spec.host_steps:
         args = (params, canvas, values, key, guides)
         yield lowered("frame", _whole_program(spec, args), args, 1)

@@ -189,17 +189,17 @@ def dream_spec(config: RenderConfig, plan: Plan, width: int, height: int, device
     )
 
 
-def color_hold(config: RenderConfig, plan: Plan) -> tuple[float, np.ndarray] | None:
-    """(the colour hold's rate, the tone it starts from) of a render whose frames hold
-    their colours (see :mod:`zoomdream.dream.color`), or None."""
+def color_tone(config: RenderConfig, plan: Plan) -> np.ndarray | None:
+    """The colour tone the first frame is held to, if any frame of the render holds its
+    colours (see :mod:`zoomdream.dream.color`), else None."""
     if not np.any(plan.values.color_coherence > 0):
         return None
     reference = config.color.reference
     if reference == "window":
-        return color.window_rate(config.video.fps, config.color.window_seconds), color.unset_tone()
+        return color.unset_tone(color.window_rate(config.video.fps, config.color.window_seconds))
     if reference == "first":
-        return 0.0, color.unset_tone()
-    return 0.0, color.picture_tone(images.load_image(reference))
+        return color.unset_tone()
+    return color.picture_tone(images.load_image(reference))
 
 
 def device_count(config: RenderConfig, width: int, height: int) -> tuple[int, str | None]:
