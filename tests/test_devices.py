@@ -99,6 +99,7 @@ from zoomdream.frontends import notebook
 few = step.devices.map_sharded(lambda x: 2 * x, jnp.arange(3.0).reshape(1, 3), 4)  # fewer items than half the devices
 out["map_fewer"] = np.asarray(few).tolist()
 out["for_variants"] = [step.devices.for_variants(*a) for a in (("all", 3), ("auto", 6), (2, 4), ("auto", 8))]
+out["auto_sweep"] = notebook.auto_sweep()
 out["sharing"] = [notebook.sharing("classic-zoom", 64, 64), notebook.sharing("classic-zoom", 64, 64, {"dream.tile_size": 32}),
                   notebook.sharing("classic-zoom", 64, 64, None, ["seed=0..5"])]
 print("RESULT" + json.dumps(out))
@@ -133,6 +134,7 @@ def test_a_frame_on_four_devices_is_the_frame_on_one(tmp_path):
     (three, note), six, two, eight = out["for_variants"]
     assert three == 3 and "3 variants cannot be shared evenly over 4 devices; dreaming them on 3" in note
     assert six == [3, None] and two == [2, None] and eight == [4, None]
+    assert out["auto_sweep"] == ["seed=0..3"]
     untiled, tiled, sweep = out["sharing"]
     assert "has 1 tile of dream.tile_size 1024 to share, so 1 of the 4 devices" in untiled and 'seed=0..3' in untiled
     assert tiled == "each frame's tiles are shared over all 4 devices"

@@ -32,9 +32,16 @@ def device_report() -> str:
     elif len(devices) > 1:
         text += (f"\nEach frame feeds the next, so zoomdream uses the {len(devices)} cores within a frame: the tiles "
                  "of octaves larger than dream.tile_size (1024 px) are shared out over them (dream.devices: auto). "
-                 f"Or render {len(devices)} variants side by side, one per core (sweep = [\"seed=0..{len(devices) - 1}\"]), "
+                 f"The notebook's sweep = \"auto\" renders {len(devices)} seeds side by side instead, one per core, "
                  "in about the time of one.")
     return text
+
+
+def auto_sweep() -> list[str]:
+    """The notebook's ``sweep = "auto"``: with several devices (a TPU's cores), one seed per
+    device side by side, so that every device dreams; with one, a single render."""
+    count = len(jax.devices())
+    return [f"seed=0..{count - 1}"] if count > 1 else []
 
 
 def sharing(preset: Any, width: int, height: int, overrides: dict | None = None, sweep: Sequence[str] = ()) -> str:
