@@ -18,7 +18,10 @@ the clipped share. The curves go to a PNG.
 
     python benchmarks/drift.py [--frames 5000] [--size 64x64] [--strength 0.5]
 
-Writes benchmarks/results/drift-<platform>.json and benchmarks/results/drift.png.
+Other variants side by side: ``--sweep color.reference=window,first --set color.coherence=0.5``
+(any ``--sweep`` and ``--set`` of the command line; ``--name`` keeps their results apart).
+
+Writes benchmarks/results/drift[-NAME]-<platform>.json and drift[-NAME].png.
 """
 
 from __future__ import annotations
@@ -110,33 +113,41 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=5000)
     parser.add_argument("--size", default="64x64")
     parser.add_argument("--strength", type=float, default=0.5)
+    parser.add_argument("--sweep", action="append", help="variants (default: color.coherence=0,STRENGTH)")
+    parser.add_argument("--set", action="append", default=[], help="settings of every variant")
+    parser.add_argument("--name", default="", help="a name for the results' files")
     args = parser.parse_args()
     import imageio.v3 as iio
 
     import zoomdream
+    from zoomdream.schedule import config as config_lib
+    from zoomdream.schedule import sweep
 
     from common import RESULTS, environment, write_result
 
-    overrides = {"dream.octaves": 2}
+    overrides = {"dream.octaves": 2, **dict(config_lib.parse_assignment(s) for s in args.set)}
+    variants = args.sweep or [f"color.coherence=0,{args.strength}"]
     with tempfile.TemporaryDirectory() as folder:
         began = time.perf_counter()
-        results = zoomdream.render_sweep("classic-zoom", Path(folder) / "drift.mp4", [f"color.coherence=0,{args.strength}"],
-                                         frames=args.frames, size=args.size, overrides=overrides,
-                                         frames_dir=Path(folder) / "frames")
+        results = zoomdream.render_sweep("classic-zoom", Path(folder) / "drift.mp4", variants, frames=args.frames,
+                                         size=args.size, overrides=overrides, frames_dir=Path(folder) / "frames")
         seconds = time.perf_counter() - began
-        config = results[0].config
-        fps, window = config.video.fps, round(config.color.window_seconds * config.video.fps)
-        curves = {}
-        for n, label in enumerate(["without coherence", f"color.coherence {args.strength}"]):
-            files = sorted((Path(folder) / "frames" / f"drift_{n}").glob("frame_*.png"))
-            curves[label] = measures(np.stack([iio.imread(f) for f in files]))
-    rows = [{"case": label, **summary(m, window)} for label, m in curves.items()]
+        curves, windows = {}, {}
+        for variant, result in zip(sweep.parse(variants), results):
+            files = sorted((Path(folder) / "frames" / f"drift_{variant.index}").glob("frame_*.png"))
+            curves[variant.label] = measures(np.stack([iio.imread(f) for f in files]))
+            config = result.config
+            windows[variant.label] = round(config.color.window_seconds * config.video.fps)
+    fps = results[0].config.video.fps
+    rows = [{"case": label, "settings": args.set, "window_frames": windows[label], **summary(m, windows[label])}
+            for label, m in curves.items()]
     for row in rows:
         print(row)
     RESULTS.mkdir(exist_ok=True)
-    plot(curves, RESULTS / "drift.png", fps)
-    write_result("drift", {"benchmark": f"classic-zoom at {args.size}, 2 octaves, {args.frames} frames, rendered as one "
-                           f"sweep in {seconds:.0f} s", "window_frames": window, **environment(), "results": rows})
+    name = f"drift-{args.name}" if args.name else "drift"
+    plot(curves, RESULTS / f"{name}.png", fps)
+    write_result(name, {"benchmark": f"classic-zoom at {args.size}, 2 octaves, {args.frames} frames, rendered as one "
+                        f"sweep in {seconds:.0f} s", **environment(), "results": rows})
 
 
 if __name__ == "__main__":
