@@ -307,7 +307,7 @@ class ColorConfig:
         "slowly, never jump), first (the first dreamed frame), or a picture's path (its palette)",
         parse=parse_color_reference,
     )
-    window_seconds: float = _field(4.0, "for reference: window, the time over which the reference follows the picture",
+    window_seconds: float = _field(20.0, "for reference: window, the time over which the reference follows the picture",
                                    above=0, max=3600)
 
 
