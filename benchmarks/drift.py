@@ -21,7 +21,8 @@ the clipped share. The curves go to a PNG.
 Other variants side by side: ``--sweep color.reference=window,first --set color.coherence=0.5``
 (any ``--sweep`` and ``--set`` of the command line; ``--name`` keeps their results apart).
 
-Writes benchmarks/results/drift[-NAME]-<platform>.json and drift[-NAME].png.
+Writes benchmarks/results/drift[-NAME]-<platform>.json, drift[-NAME].png and every frame's
+measures to drift[-NAME]-curves.npz.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def measures(frames: np.ndarray) -> dict[str, np.ndarray]:
 
 def summary(m: dict[str, np.ndarray], window: int) -> dict:
     lab = m["lab"]
+    window = min(window, len(lab) - EARLY.start - 1)  # (a short render: as much window as there is)
     # Each frame against the mean of the window of frames before it.
     cumulative = np.cumsum(np.vstack([np.zeros(3), lab]), axis=0)
     index = np.arange(EARLY.start + window, len(lab))
@@ -117,6 +119,9 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="settings of every variant")
     parser.add_argument("--name", default="", help="a name for the results' files")
     args = parser.parse_args()
+    if args.frames < EARLY.stop + BLOCK:
+        parser.error(f"--frames: at least {EARLY.stop + BLOCK} (blocks of {BLOCK} frames are compared with frames "
+                     f"{EARLY.start}-{EARLY.stop})")
     import imageio.v3 as iio
 
     import zoomdream
@@ -146,6 +151,10 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     name = f"drift-{args.name}" if args.name else "drift"
     plot(curves, RESULTS / f"{name}.png", fps)
+    # Every frame's measures, so that another summary needs no new render.
+    np.savez_compressed(RESULTS / f"{name}-curves.npz",
+                        **{f"{n}/{key}": value for n, m in enumerate(curves.values()) for key, value in m.items()},
+                        labels=np.array(list(curves)))
     write_result(name, {"benchmark": f"classic-zoom at {args.size}, 2 octaves, {args.frames} frames, rendered as one "
                         f"sweep in {seconds:.0f} s", **environment(), "results": rows})
 
