@@ -119,6 +119,10 @@ def test_colour_mistakes_get_one_line(tmp_path):
         config_lib.load("classic-zoom", {"color.reference": "nowhere.png"})
     with pytest.raises(ConfigError, match="color.coherence"):
         config_lib.load("classic-zoom", {"color.coherence": 1.5})
+    (tmp_path / "palette.png").write_text("not a picture")
+    with pytest.raises(ConfigError, match="color.reference: .*is not a picture"):
+        zoomdream.render("classic-zoom", tmp_path / "x.mp4", frames=1, size="64x64", progress=False,
+                         overrides={"color.coherence": 0.5, "color.reference": str(tmp_path / "palette.png")})
     from films import panning_frames, write_clip
 
     from zoomdream.frontends import cli

@@ -199,7 +199,10 @@ def color_tone(config: RenderConfig, plan: Plan) -> np.ndarray | None:
         return color.unset_tone(color.window_rate(config.video.fps, config.color.window_seconds))
     if reference == "first":
         return color.unset_tone()
-    return color.picture_tone(images.load_image(reference))
+    try:
+        return color.picture_tone(images.load_image(reference))
+    except images.ImageError as exc:
+        raise ConfigError(f"color.reference: {exc}") from None
 
 
 def device_count(config: RenderConfig, width: int, height: int) -> tuple[int, str | None]:
