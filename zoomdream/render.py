@@ -489,7 +489,8 @@ def _run(jobs: list[_Job], net: GoogLeNet | None, progress: bool, on_frame: Call
                     next_canvas, next_tone = next_canvas
                     for v, group in sinks.items():
                         for sink in group:
-                            sink.checkpoint(k + 1, next_canvas[v], None if next_tone is None else next_tone[v])
+                            if sink.checkpoint_due(k + 1):  # (a sweep's MP4s each keep their own segments)
+                                sink.checkpoint(k + 1, next_canvas[v], None if next_tone is None else next_tone[v])
             done = k + 1
             now = time.perf_counter()
             bar.set_postfix_str(f"layer {plan.layer_label(k)}, {now - last:.2f} s/frame", refresh=False)

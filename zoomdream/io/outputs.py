@@ -49,7 +49,7 @@ class Sink:
 
     def checkpoint(self, next_frame: int, canvas: np.ndarray, tone: np.ndarray | None = None) -> None:
         """The canvas that frame ``next_frame`` starts from, and the colour tone it is held
-        to (None: colours are not held), given to every sink when any wanted them."""
+        to (None: colours are not held), given to a sink when its ``checkpoint_due`` asked."""
 
     def finish(self, frames_done: int, interrupted: bool) -> None:
         """The render ended with ``frames_done`` frames of the video done (counted from
@@ -196,8 +196,6 @@ class Mp4Output(Sink):
 
     def checkpoint(self, next_frame: int, canvas: np.ndarray, tone: np.ndarray | None = None) -> None:
         """Close the segment that ends before ``next_frame`` and checkpoint the canvas."""
-        if not self.checkpoint_due(next_frame):
-            return  # another sink's boundary (a sweep's variants choose their segments apart)
         self._close_segment()
         if next_frame > self.checkpoint_floor:
             parts.save_checkpoint(self.parts, parts.Checkpoint(canvas, next_frame, self.manifest.config_hash,
