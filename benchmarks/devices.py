@@ -66,13 +66,13 @@ def _inputs(width: int, height: int, variants: int = 1):
     return net, spec, values, key
 
 
-def step_flops(height: int, width: int) -> float:
-    """XLA's count of one ascent step's operations on a picture of this size, untiled."""
+def step_flops(net, values, key, height: int, width: int) -> float:
+    """XLA's count of one ascent step's operations on a picture of this size, untiled
+    (``values`` and ``key``: one frame's, as :func:`_inputs` gives them)."""
     import jax
 
     from zoomdream.dream import step
 
-    net, _, values, key = _inputs(width, height)
     spec = step.DreamSpec.create(height, width, 1, 1.4, [LAYER], 1, tile_size=0, host_steps=True)
     canvas = jax.ShapeDtypeStruct(spec.canvas_shape, np.float32)
     program = next(p for p in step.frame_programs(net.params, canvas, values, key, spec=spec)
@@ -92,7 +92,7 @@ def shared_frame(count: int) -> dict:
     for h, w in spec.octave_shapes:
         rows, cols = devices.tile_grid(h, w, TILE)
         tiles = rows * cols
-        per_tile = step_flops(-(-h // rows), -(-w // cols))
+        per_tile = step_flops(net, values, key, -(-h // rows), -(-w // cols))
         work += ITERATIONS * -(-tiles // count) * per_tile  # each device's share, padded to equal
         total += ITERATIONS * tiles * per_tile
     canvas = jax.ShapeDtypeStruct(spec.canvas_shape, np.float32)
@@ -113,7 +113,7 @@ def shared_sweep(count: int) -> dict:
 
     net, base, values, key = _inputs(*SWEEP_SIZE, SWEEP_VARIANTS)
     spec = dataclasses.replace(base, variants=SWEEP_VARIANTS, devices=count, host_steps=True, prune_depth=False)
-    frame = sum(ITERATIONS * step_flops(h, w) for h, w in spec.octave_shapes)
+    frame = sum(ITERATIONS * step_flops(net, values.at(0), key[0], h, w) for h, w in spec.octave_shapes)
     canvas = jax.ShapeDtypeStruct((SWEEP_VARIANTS, *spec.canvas_shape), np.float32)
     params = devices.place(net.params, count)
     moved = sum(collective_bytes(c.as_text()) * p.calls_per_frame
