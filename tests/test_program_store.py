@@ -124,3 +124,15 @@ def test_arguments_of_another_structure_are_refused(store):
     program = make(x, jnp.float32(0))
     with pytest.raises(TypeError, match="structure"):
         program(x, (jnp.float32(0),))
+
+
+def test_a_start_imports_no_library_that_only_tracing_or_sound_needs():
+    # Flax is needed only to trace the network (a warm start loads its programs instead)
+    # and scipy.ndimage only to analyse a soundtrack: together about 0.7 s of every start.
+    import subprocess
+    import sys
+
+    code = ("import sys, zoomdream, zoomdream.frontends.cli; "
+            "print(sorted(m for m in ('flax', 'scipy.ndimage') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

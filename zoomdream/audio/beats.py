@@ -9,7 +9,6 @@ the libraries that ship it bring a JIT compiler and its import time with them.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 SLOWEST_BPM, FASTEST_BPM = 40.0, 240.0
 PRIOR_BPM, PRIOR_OCTAVES = 120.0, 1.0  # the tempo prior: log-normal around 120 BPM
@@ -45,6 +44,8 @@ def track(onsets: np.ndarray, rate: float) -> np.ndarray:
         return np.zeros(0, np.int64)
     period = tempo_period(onsets, rate)
     # Ellis smooths the onsets by a Gaussian of a 32nd of the period before scoring.
+    from scipy import ndimage  # here, not above: a quarter second of every start otherwise
+
     local = ndimage.gaussian_filter1d(onsets / (onsets.std() + 1e-12), max(period / 32, 0.5), mode="constant")
     lags = np.arange(max(1, round(period / 2)), round(2 * period) + 1)
     penalty = -TIGHTNESS * np.log(lags / period) ** 2

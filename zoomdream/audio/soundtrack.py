@@ -19,7 +19,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from zoomdream.audio import beats, features, sources
 from zoomdream.errors import ConfigError
@@ -71,6 +70,8 @@ def _shaped(track: Soundtrack, source: sources.Source, shaping: sources.Shaping)
     curve = track.feature(source).astype(np.float64)
     if shaping.smooth > 0:
         peak = curve.max()
+        from scipy import ndimage  # here, not above: a quarter second of every start otherwise
+
         curve = ndimage.uniform_filter1d(curve, max(1, round(shaping.smooth * features.FRAME_RATE)), mode="nearest")
         if curve.max() > 0:  # smoothing keeps the curve's peak where it was
             curve *= peak / curve.max()

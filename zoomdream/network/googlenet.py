@@ -1,4 +1,6 @@
-"""BVLC GoogLeNet (Inception v1) in Flax, computing what Caffe computes.
+"""BVLC GoogLeNet (Inception v1), computing what Caffe computes: its layer table, Caffe's
+operations and the public handle. The Flax module itself is in :mod:`.module`, imported
+only when a program is traced (a start whose programs are all stored never needs Flax).
 
 The network follows Caffe's ``deploy.prototxt`` for ``bvlc_googlenet`` from ``data`` to
 ``loss3/classifier``. Every intermediate result is addressed by its Caffe blob name
@@ -21,11 +23,10 @@ Input: NHWC float32, BGR channel order, 0..255 scale minus :data:`MEAN_BGR`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
-import flax.linen as nn
-import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -302,96 +303,7 @@ def local_response_norm(
 
 
 # ----------------------------------------------------------------------------------------
-# The module
-
-
-def _deepest(names: Iterable[str]) -> int:
-    return max(depth(n) for n in names)
-
-
-def _conv2d(x: jax.Array, kernel: jax.Array, stride: int, pad: int) -> jax.Array:
-    return jax.lax.conv_general_dilated(
-        x, kernel, (stride, stride), ((pad, pad), (pad, pad)), dimension_numbers=("NHWC", "HWIO", "NHWC")
-    )
-
-
-class CaffeConv(nn.Module):
-    """A Caffe convolution with its in-place ReLU; parameters ``kernel`` (HWIO), ``bias``."""
-
-    features: int
-    kernel: int
-    stride: int = 1
-    pad: int = 0
-
-    @nn.compact
-    def weights(self, in_features: int) -> tuple[jax.Array, jax.Array]:
-        shape = (self.kernel, self.kernel, in_features, self.features)
-        kernel = self.param("kernel", nn.initializers.lecun_normal(), shape)
-        bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        return kernel, bias
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        kernel, bias = self.weights(x.shape[-1])
-        return nn.relu(_conv2d(x, kernel, self.stride, self.pad) + bias)
-
-
-class GoogLeNetModule(nn.Module):
-    """GoogLeNet as a Flax module whose parameters are named after Caffe's layers.
-
-    ``__call__(x, names)`` returns ``{name: blob}`` for the requested Caffe blob names and
-    computes nothing past the deepest of them. ``names`` must be a tuple of strings (it
-    selects code, so it is static under ``jax.jit``).
-    """
-
-    num_classes: int = 1000
-
-    def _inception(self, x, name, blobs):
-        w = _INCEPTION_WIDTHS[name]
-        conv = lambda branch, features, k, pad=0: CaffeConv(features, k, pad=pad, name=f"{name}/{branch}")
-        b = {}
-        b["1x1"] = conv("1x1", w[0], 1)(x)
-        b["3x3_reduce"] = conv("3x3_reduce", w[1], 1)(x)
-        b["5x5_reduce"] = conv("5x5_reduce", w[3], 1)(x)
-        b["3x3"] = conv("3x3", w[2], 3, pad=1)(b["3x3_reduce"])
-        b["5x5"] = conv("5x5", w[4], 5, pad=2)(b["5x5_reduce"])
-        b["pool"] = max_pool_caffe(x, 3, 1, 1)
-        b["pool_proj"] = conv("pool_proj", w[5], 1)(b["pool"])
-        b["output"] = jnp.concatenate([b["1x1"], b["3x3"], b["5x5"], b["pool_proj"]], axis=-1)
-        for branch, value in b.items():
-            blobs[f"{name}/{branch}"] = value
-        return b["output"]
-
-    @nn.compact
-    def __call__(self, x: jax.Array, names: Sequence[str]) -> dict[str, jax.Array]:
-        if x.ndim != 4 or x.shape[-1] != 3:
-            raise ValueError(f"expected an NHWC batch with 3 (BGR) channels, got shape {x.shape}")
-        names = tuple(names)
-        last = _deepest(names)
-        deepest_name = max(names, key=depth)
-        reach = blob_size(deepest_name, x.shape[1], x.shape[2])
-        if min(reach) < 1:
-            raise ValueError(
-                f"input {x.shape[2]}x{x.shape[1]} is too small to reach {deepest_name}: "
-                f"it needs at least {min_input_size(deepest_name)} px on each side"
-            )
-        blobs: dict[str, jax.Array] = {}
-        for op in ARCHITECTURE[: last + 1]:
-            if op.kind == "conv":
-                x = CaffeConv(op.features, op.kernel, op.stride, op.pad, name=op.name)(x)
-            elif op.kind == "maxpool":
-                x = max_pool_caffe(x, op.kernel, op.stride, op.pad)
-            elif op.kind == "lrn":
-                x = local_response_norm(x)
-            elif op.kind == "inception":
-                x = self._inception(x, op.name, blobs)
-            elif op.kind == "avgpool":
-                x = avg_pool_caffe(x, op.kernel, op.stride)
-            elif op.kind == "classifier":
-                # Caffe's InnerProduct on pool5, applied at every pool5 position: at 224 px
-                # there is exactly one and this is Caffe's layer; larger inputs get a map.
-                x = nn.Dense(self.num_classes, name=op.name)(x)
-            blobs.setdefault(op.name, x)
-        return {name: blobs[name] for name in names}
+# Parameters
 
 
 def param_shapes(num_classes: int = 1000) -> dict[str, dict[str, tuple[int, ...]]]:
@@ -428,9 +340,22 @@ def num_classes_of(params: Mapping[str, Mapping[str, jax.Array]]) -> int:
     return int(params[CLASSIFIER]["bias"].shape[0])
 
 
-def module_for(params: Mapping[str, Mapping[str, jax.Array]]) -> GoogLeNetModule:
-    """The module that takes these weights, whatever their class count."""
+def module_for(params: Mapping[str, Mapping[str, jax.Array]]):
+    """The Flax module (:class:`.module.GoogLeNetModule`) that takes these weights, whatever
+    their class count."""
+    from zoomdream.network.module import GoogLeNetModule
+
     return GoogLeNetModule(num_classes=num_classes_of(params))
+
+
+def __getattr__(name: str):
+    # The Flax classes by their old address, imported on first use (importing Flax costs
+    # half a second of every start).
+    if name in ("CaffeConv", "GoogLeNetModule"):
+        from zoomdream.network import module
+
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def find_class(labels: Sequence[str], name_or_index: str | int, num_classes: int | None = None) -> int:
@@ -465,7 +390,8 @@ def find_class(labels: Sequence[str], name_or_index: str | int, num_classes: int
 # The public handle
 
 
-@flax.struct.dataclass
+@functools.partial(jax.tree_util.register_dataclass, data_fields=["params"], meta_fields=["labels"])
+@dataclasses.dataclass(frozen=True)
 class GoogLeNet:
     """Pretrained GoogLeNet: parameters, class labels and the blob-level API.
 
@@ -474,14 +400,14 @@ class GoogLeNet:
     """
 
     params: Mapping[str, Mapping[str, jax.Array]]
-    labels: tuple[str, ...] = flax.struct.field(pytree_node=False, default=())
+    labels: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:
         return num_classes_of(self.params)
 
     @property
-    def module(self) -> GoogLeNetModule:
+    def module(self):
         return module_for(self.params)
 
     @property
