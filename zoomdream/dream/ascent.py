@@ -1,12 +1,14 @@
-"""The ascent's update rule, as optax gradient transformations.
+"""The ascent's update rules, as optax gradient transformations.
 
 The 2015 step is ``image += step_size / mean(|g|) * g``: the gradient normalised by its
 mean magnitude, so that ``step_size`` is a number of pixel levels per step whatever the
 layer's gradient scale. Written as an optax chain (normalise, then scale), the step is one
-optimiser among optax's; optax's convention is that updates are *added* to the
-parameters, which for an ascent is what we want. What the chain contains is chosen by the
-static :class:`~zoomdream.dream.step.DreamSpec`; its numbers (``step_size``) are the
-frame's traced values, so scheduling them never recompiles.
+optimiser among optax's, and Adam (``dream.optimizer: adam``) is another; optax's
+convention is that updates are *added* to the parameters, which for an ascent is what we
+want. Which chain is used is chosen by the static :class:`~zoomdream.dream.step.DreamSpec`;
+its numbers (``step_size``, ``learning_rate``) are the frame's traced values, so
+scheduling them never recompiles. The Laplacian-pyramid normalisation
+(``dream.gradient_norm: laplacian``) works on the picture's gradient before any of them.
 """
 
 from __future__ import annotations
@@ -57,19 +59,22 @@ def laplacian_normalize(g: jax.Array, levels: int) -> jax.Array:
     return out
 
 
-def scale_by_laplacian_pyramid(levels: int) -> optax.GradientTransformation:
-    """:func:`laplacian_normalize` as a transformation."""
-    return _stateless(lambda g: laplacian_normalize(g, levels))
+def scale_by_picture_magnitude(to_picture, eps: float = GRAD_EPSILON) -> optax.GradientTransformation:
+    """``u / (mean(|to_picture(u)|) + eps)``: the 2015 normalisation measured on the picture,
+    for a step taken in another space (``to_picture``: that space's linear map to the
+    picture), so that ``step_size`` still counts pixel levels."""
+    return _stateless(lambda u: u / (jnp.mean(jnp.abs(to_picture(u))) + eps))
 
 
-def normalized_ascent(step_size, gradient_norm: str = "mean", laplacian_levels: int = 4) -> optax.GradientTransformation:
-    """The 2015 ascent step as an optax chain.
+def normalized_ascent(step_size, to_picture=None) -> optax.GradientTransformation:
+    """The 2015 ascent step as an optax chain: the gradient normalised by its mean
+    magnitude, times ``step_size`` (pixel levels; may be traced). ``to_picture``: for a
+    step in another space than the pixels', its linear map to the picture."""
+    normalize = scale_by_mean_magnitude() if to_picture is None else scale_by_picture_magnitude(to_picture)
+    return optax.chain(normalize, optax.scale(step_size))
 
-    Args:
-      step_size: pixel levels per step (may be traced).
-      gradient_norm: ``mean`` (2015) or ``laplacian`` (each pyramid level normalised
-        first, then the whole by its mean magnitude).
-      laplacian_levels: pyramid levels for ``laplacian``.
-    """
-    first = [scale_by_laplacian_pyramid(laplacian_levels)] if gradient_norm == "laplacian" else []
-    return optax.chain(*first, scale_by_mean_magnitude(), optax.scale(step_size))
+
+def adam(learning_rate) -> optax.GradientTransformation:
+    """Adam (Kingma and Ba 2015) as an ascent: each parameter's step is its gradient's
+    running mean over the root of its running square, times ``learning_rate`` (traced)."""
+    return optax.chain(optax.scale_by_adam(), optax.scale(learning_rate))

@@ -25,6 +25,10 @@ as in Lucid; Adam's learning rate of 0.05 then suits both spaces (see
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,7 +44,7 @@ _COLOR_SQRT = np.array([[0.26, 0.09, 0.02],
 _COLOR = _COLOR_SQRT / np.max(np.linalg.norm(_COLOR_SQRT, axis=0))
 _BGR = [2, 1, 0]
 # Picture levels per unit of decorrelated channel: the range of a canvas.
-_LEVELS = 255.0
+PIXEL_RANGE = 255.0
 # Lucid divides the inverse transform by 4 so that its initial coefficients give a calm
 # picture; kept, so that its learning rates carry over.
 _CALM = 4.0
@@ -48,7 +52,7 @@ _CALM = 4.0
 
 def _mixing() -> np.ndarray:
     """Decorrelated channels -> BGR canvas levels (3x3)."""
-    return (_COLOR[_BGR] * _LEVELS / _CALM).astype(np.float32)
+    return (_COLOR[_BGR] * PIXEL_RANGE / _CALM).astype(np.float32)
 
 
 def frequency_scale(height: int, width: int) -> np.ndarray:
@@ -81,3 +85,31 @@ def encode(canvas: jax.Array) -> jax.Array:
     channels = canvas @ jnp.asarray(np.linalg.inv(_mixing().astype(np.float64)).T.astype(np.float32))
     spectrum = jnp.fft.rfft2(channels, axes=(0, 1)) / frequency_scale(height, width)[..., None]
     return jnp.stack([spectrum.real, spectrum.imag], axis=-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Space:
+    """The ascent's parameters for a picture of one size, as the frame step uses them."""
+
+    encode: Callable  # picture -> parameters
+    decode: Callable  # parameters -> picture
+    pull_back: Callable  # the picture's gradient -> the parameters' gradient
+    to_picture: Callable | None  # a parameter step -> the picture's step (linear); None: the same
+
+
+def space(kind: str, height: int, width: int) -> Space:
+    """The ``kind`` (``pixel`` or ``fourier``) space of an (H, W, 3) picture."""
+    if kind == "pixel":
+        same = lambda x: x  # noqa: E731
+        return Space(same, same, same, None)
+    if kind != "fourier":
+        raise ValueError(f"unknown parameterization {kind!r}; one of {', '.join(CHOICES)}")
+    to_picture = functools.partial(decode, height=height, width=width)
+    zero = jnp.zeros(coefficient_shape(height, width), jnp.float32)
+
+    def pull_back(gradient):
+        # decode is linear, so its transpose at any point takes a picture's gradient to
+        # the coefficients'.
+        return jax.vjp(to_picture, zero)[1](gradient)[0]
+
+    return Space(encode, to_picture, pull_back, to_picture)

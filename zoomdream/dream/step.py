@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from zoomdream.dream import ascent, camera, color, devices, flow, objectives, octaves, program_store
+from zoomdream.dream import ascent, camera, color, devices, flow, objectives, octaves, parameterization, program_store, transforms
 from zoomdream.dream.objectives import Objective
 from zoomdream.io import images
 from zoomdream.network import googlenet
@@ -41,6 +41,8 @@ from zoomdream.network import googlenet
 # Bit 20 of the frame's key folds in the camera's noise border, far from the octave
 # indices (0, 1, ...) folded in for the ascent.
 _CAMERA_STREAM = 1 << 20
+# A step's key folds in this for its robustness transformations, apart from its jitter.
+_TRANSFORM_STREAM = 1 << 21
 # The vmap axis of a sweep's variants (its collectives name it).
 VARIANTS = "variants"
 
@@ -93,6 +95,15 @@ class DreamSpec:
     # Renders dreamed side by side (a sweep): a leading axis of the canvas, the values and
     # the key. They share this spec, so only data differs between them.
     variants: int = 1
+    # The space the ascent moves the picture in (see zoomdream.dream.parameterization),
+    # and the rule that turns a gradient into a step (see zoomdream.dream.ascent).
+    parameterization: str = "pixel"
+    optimizer: str = "ascent"
+    # Robustness transformations before each step's gradient (see
+    # zoomdream.dream.transforms): on or off, and the padding, which sets the network's
+    # input size; their ranges are the frame's values.
+    transforms: bool = False
+    transform_pad: int = 0
 
     @classmethod
     def create(cls, height: int, width: int, octave_count: int, octave_scale: float, objectives, max_iterations: int,
@@ -196,8 +207,23 @@ def _gradient(params, image: jax.Array, weights: jax.Array, guides: dict, spec: 
 # ---- the pieces of a frame -----------------------------------------------------------
 
 
-def _optimizer(values, spec: DreamSpec) -> optax.GradientTransformation:
-    return ascent.normalized_ascent(values.step_size, spec.gradient_norm, spec.laplacian_levels)
+def _space(image: jax.Array, spec: DreamSpec) -> parameterization.Space:
+    return parameterization.space(spec.parameterization, *image.shape[:2])
+
+
+def _optimizer(values, spec: DreamSpec, space: parameterization.Space) -> optax.GradientTransformation:
+    if spec.optimizer == "adam":
+        # learning_rate counts the pixel range as 1; Fourier coefficients are already in
+        # those units, pixels are levels.
+        unit = parameterization.PIXEL_RANGE if spec.parameterization == "pixel" else 1.0
+        return ascent.adam(values.learning_rate * unit)
+    return ascent.normalized_ascent(values.step_size, space.to_picture)
+
+
+def _optimizer_state(image: jax.Array, values, spec: DreamSpec):
+    """The optimiser's state at the start of an octave."""
+    space = _space(image, spec)
+    return _optimizer(values, spec, space).init(space.encode(image))
 
 
 def _cast(params, spec: DreamSpec):
@@ -233,14 +259,26 @@ def _octave_start(base: jax.Array, previous: jax.Array | None, values, spec: Dre
 
 
 def _ascent_step(params, image, opt_state, values, guides: dict, key, spec: DreamSpec):
-    """One step: roll by a random jitter, take the gradient, roll it back, let the
-    optimiser turn it into an update, clip to the pixel range."""
+    """One step: roll by a random jitter (and transform, if asked), take the gradient,
+    bring it back onto the picture, let the optimiser turn it into an update in the
+    parameterisation's space, and clip the picture to the pixel range."""
     shift = jax.random.randint(key, (2,), -values.jitter, values.jitter + 1)
-    g = _gradient(params, jnp.roll(image, shift, axis=(0, 1)), values.weights, guides, spec)
+    rolled = jnp.roll(image, shift, axis=(0, 1))
+    if spec.transforms:
+        view_key = jax.random.fold_in(key, _TRANSFORM_STREAM)
+        seen, back = jax.vjp(lambda x: transforms.random_view(x, view_key, spec.transform_pad, values.transform_jitter,
+                                                              values.transform_scale, values.transform_rotate), rolled)
+        g = back(_gradient(params, seen, values.weights, guides, spec))[0]
+    else:
+        g = _gradient(params, rolled, values.weights, guides, spec)
     g = jnp.roll(g, -shift, axis=(0, 1))
-    updates, opt_state = _optimizer(values, spec).update(g, opt_state, image)
+    if spec.gradient_norm == "laplacian":
+        g = ascent.laplacian_normalize(g, spec.laplacian_levels)
+    space = _space(image, spec)
+    parameters = space.encode(image)
+    updates, opt_state = _optimizer(values, spec, space).update(space.pull_back(g), opt_state, parameters)
     low, high = images.canvas_bounds()
-    return jnp.clip(optax.apply_updates(image, updates), low, high), opt_state
+    return jnp.clip(space.decode(optax.apply_updates(parameters, updates)), low, high), opt_state
 
 
 def _finish(canvas: jax.Array, dreamed: jax.Array, values, frame_key, spec: DreamSpec):
@@ -295,7 +333,7 @@ def dream_frame(params, canvas: jax.Array, values, key: jax.Array, guides: tuple
         def step(i, carry, octave=octave):
             return _ascent_step(params, *carry, values, guide_of, _step_key(frame_key, octave, i), spec)
 
-        image = jax.lax.fori_loop(0, values.iterations, step, (image, _optimizer(values, spec).init(image)))[0]
+        image = jax.lax.fori_loop(0, values.iterations, step, (image, _optimizer_state(image, values, spec)))[0]
     return _finish(canvas, image, values, frame_key, spec)
 
 
@@ -344,7 +382,7 @@ _PAIR = jax.tree.structure((0, 0))  # what a frame's last program returns: (next
 def _enter_octave(canvas, previous, values, *, spec: DreamSpec, octave: int):
     """The picture octave ``octave`` starts from, and its optimiser state."""
     image = _octave_start(_base(canvas, spec), previous, values, spec, octave)
-    return image, _optimizer(values, spec).init(image)
+    return image, _optimizer_state(image, values, spec)
 
 
 def _queued_step(params, image, opt_state, values, guides: tuple, key, octave, step, *, spec: DreamSpec):
@@ -368,7 +406,7 @@ def _enter_program(spec: DreamSpec, octave: int, args: tuple) -> program_store.S
     image = jax.ShapeDtypeStruct((h, w, 3), jnp.float32)
 
     def out_tree():
-        return jax.tree.structure((image, jax.eval_shape(_optimizer(args[2], spec).init, image)))
+        return jax.tree.structure((image, jax.eval_shape(functools.partial(_optimizer_state, spec=spec), image, args[2])))
 
     return _program("octave", _enter_octave, args, spec, batched=(True, True, True),
                     statics={"spec": spec, "octave": octave}, out_tree=out_tree)

@@ -179,6 +179,11 @@ def dream_spec(config: RenderConfig, plan: Plan, width: int, height: int, device
         scheduled_octave_scale=not config.dream.octave_scale.is_constant,
         gradient_norm=config.dream.gradient_norm,
         laplacian_levels=config.dream.laplacian_levels,
+        parameterization=config.dream.parameterization,
+        optimizer=config.dream.optimizer,
+        transforms=config.dream.transforms.pad > 0 or any(
+            np.any(getattr(plan.values, name) != 0) for name in ("transform_jitter", "transform_scale", "transform_rotate")),
+        transform_pad=config.dream.transforms.pad,
         tile_size=config.dream.tile_size,
         precision=config.dream.precision,
         supersample=config.camera.supersample,

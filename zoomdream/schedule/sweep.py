@@ -128,7 +128,9 @@ def _spec_names(fields: list[str]) -> str:
              "scheduled_octave_scale": "dream.octave_scale", "gradient_norm": "dream.gradient_norm",
              "laplacian_levels": "dream.laplacian_levels", "supersample": "camera.supersample",
              "border": "camera.border", "noise_amplitude": "start.noise_amplitude", "video": "start.kind",
-             "tile_size": "dream.tile_size", "precision": "dream.precision", "devices": "dream.devices"}
+             "tile_size": "dream.tile_size", "precision": "dream.precision", "devices": "dream.devices",
+             "parameterization": "dream.parameterization", "optimizer": "dream.optimizer",
+             "transforms": "dream.transforms", "transform_pad": "dream.transforms.pad"}
     return ", ".join(dict.fromkeys(known.get(f, f) for f in fields))
 
 

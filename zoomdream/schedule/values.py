@@ -19,6 +19,7 @@ second.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -128,20 +129,25 @@ class ScheduledField:
         return np.int32 if self.integer else np.float32
 
     def curve(self, config: config_lib.RenderConfig) -> keyframes.Curve:
-        return getattr(getattr(config, self.section), self.name)
+        section = functools.reduce(getattr, self.section.split("."), config)
+        return getattr(section, self.name)
 
 
 def scheduled_fields() -> tuple[ScheduledField, ...]:
-    """Every scheduled key of a preset, section by section, in declaration order."""
+    """Every scheduled key of a preset, section by section (sections within sections
+    too, such as ``dream.transforms``), in declaration order."""
+    return tuple(_scheduled_in(config_lib.RenderConfig, ""))
+
+
+def _scheduled_in(cls: type, where: str) -> list[ScheduledField]:
     found = []
-    hints = typing.get_type_hints(config_lib.RenderConfig)
-    for section in dataclasses.fields(config_lib.RenderConfig):
-        cls = hints[section.name]
-        if not dataclasses.is_dataclass(cls):
-            continue
-        found += [ScheduledField(section.name, f.name, f.metadata)
-                  for f in dataclasses.fields(cls) if f.metadata.get("scheduled")]
-    return tuple(found)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("scheduled"):
+            found.append(ScheduledField(where, f.name, f.metadata))
+        elif dataclasses.is_dataclass(hints[f.name]) and "parse" not in f.metadata:
+            found += _scheduled_in(hints[f.name], f"{where}.{f.name}" if where else f.name)
+    return found
 
 
 def field_named(frame_name: str) -> ScheduledField | None:
