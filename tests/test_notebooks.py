@@ -66,7 +66,8 @@ def test_colab_notebook_renders_its_yaml_preset(tmp_path):
 @pytest.mark.slow
 def test_layer_explorer_runs(tmp_path):
     out = run("layer_explorer.ipynb", tmp_path, width=64, height=64, octaves=1, iterations=2,
-              layers=["conv2/3x3", "inception_3b/output"], channel_layer="inception_3a/output", channel_count=2)
+              layers=["conv2/3x3", "inception_3b/output"], channel_layer="inception_3a/output", channel_count=2,
+              classes=["banana"], class_size=128, class_steps=3)
     assert "image/png" in out.read_text()  # the galleries were drawn
 
 

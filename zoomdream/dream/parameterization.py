@@ -18,9 +18,8 @@ the space and leave it again at every frame of a zoom): :func:`encode` takes a c
 step converts its picture at every ascent step and clips the decoded picture to the pixel
 range, so the octaves, the camera and the feedback of a zoom see pixels as before.
 
-Units: a coefficient is sized so that the picture's range (255 levels) is about one unit,
-as in Lucid; Adam's learning rate of 0.05 then suits both spaces (see
-:func:`zoomdream.dream.ascent.optimizer`).
+Units: the coefficients are sized as in Lucid (a unit is about the picture's range), so a
+learning rate means about as much for them as for pixels (see ``dream.learning_rate``).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from zoomdream.dream import objectives, step
 from zoomdream.io import images
 from zoomdream.network import googlenet
 from zoomdream.network.weights import load_googlenet
+from zoomdream.schedule import config as config_lib
 from zoomdream.schedule.values import default_values
 
 # The layers a first look should show: one per stage of the network.
@@ -51,6 +52,11 @@ def dream_gallery(
     noise_amplitude: float = 8.0,
     seed: int = 0,
     net: googlenet.GoogLeNet | None = None,
+    *,
+    step_size: float = 1.5,
+    jitter: int = 32,
+    parameterization: str = "pixel",
+    transforms: dict | None = None,
 ) -> list[np.ndarray]:
     """Dream the same start picture once per objective.
 
@@ -66,6 +72,10 @@ def dream_gallery(
       noise_amplitude: of the default start, in pixel levels.
       seed: noise and jitter seed.
       net: a loaded network (default: the bundled one).
+      step_size, jitter: the ascent's step (pixel levels) and random shift.
+      parameterization: ``pixel`` (2015) or ``fourier`` (as ``dream.parameterization``).
+      transforms: robustness transformations as ``dream.transforms`` takes them
+        (``{"pad": 12, "jitter": 4, "scale": 0.1, "rotate": 10}``); default none.
 
     Returns:
       One uint8 RGB picture per objective, in the given order.
@@ -78,8 +88,10 @@ def dream_gallery(
     # The whole-frame form with depth pruning: a gallery's layers range from conv2 to
     # inception_4e, and this form runs each picture's network no deeper than its layer.
     octave_scale = float(default_values([]).octave_scale)  # the presets' default
+    moves = {"pad": 0, "jitter": 0, "scale": 0.0, "rotate": 0.0, **(transforms or {})}
     spec = step.DreamSpec.create(height, width, octaves, octave_scale, parsed, max_iterations=iterations, host_steps=False,
-                                 prune_depth=True)
+                                 prune_depth=True, parameterization=parameterization,
+                                 transforms=any(v != 0 for v in moves.values()), transform_pad=int(moves["pad"]))
     column = {o: i for i, o in enumerate(spec.objectives)}
     if start is None:
         canvas0 = images.noise_canvas(width, height, noise_amplitude, seed)
@@ -92,10 +104,52 @@ def dream_gallery(
         weights[column[objective]] = 1.0
         canvas = jnp.asarray(canvas0)
         for k in range(frames):
-            values = default_values(weights, iterations=iterations, zoom=zoom_per_frame, frame_index=k)
+            values = default_values(weights, iterations=iterations, zoom=zoom_per_frame, frame_index=k, step_size=step_size,
+                                    jitter=jitter, transform_jitter=moves["jitter"], transform_scale=moves["scale"],
+                                    transform_rotate=np.deg2rad(moves["rotate"]))
             canvas, frame = step.frame_step(net.params, canvas, values, key, spec=spec)
         pictures.append(np.asarray(frame))
     return pictures
+
+
+# The 2015 form of a class gallery (the banana preset's dream before feature visualisation).
+PIXEL_FORM = {"octaves": 3, "step_size": 1.5, "jitter": 16, "noise_amplitude": 30.0}
+
+
+def class_forms() -> dict[str, dict]:
+    """The forms a class gallery draws in: ``pixel`` (:data:`PIXEL_FORM`) and ``fourier``,
+    feature visualisation's as the bundled banana preset sets it."""
+    banana = config_lib.load("banana")
+    dream, moves = banana.dream, banana.dream.transforms
+    fourier = {"octaves": dream.octaves, "step_size": float(dream.step_size.numbers()[0]),
+               "jitter": int(dream.jitter.numbers()[0]), "noise_amplitude": banana.start.noise_amplitude,
+               "parameterization": dream.parameterization,
+               "transforms": {"pad": moves.pad, **{name: float(getattr(moves, name).numbers()[0])
+                                                   for name in ("jitter", "scale", "rotate")}}}
+    return {"pixel": PIXEL_FORM, "fourier": fourier}
+
+
+def class_gallery(
+    classes: list[str],
+    forms: tuple[str, ...] = ("pixel", "fourier"),
+    size: int = 224,
+    steps: int = 126,
+    seed: int = 0,
+    net: googlenet.GoogLeNet | None = None,
+) -> tuple[list[np.ndarray], list[str]]:
+    """ImageNet classes drawn from noise, each in every form of :func:`class_forms`, with
+    the same number of network steps: (pictures, captions), class by class, a form each.
+    Shown with ``gallery_figure(pictures, captions, columns=len(forms))``: a row per class."""
+    net = net if net is not None else load_googlenet()
+    drawn, known = {}, class_forms()
+    for form in forms:
+        options = dict(known[form])
+        octaves = options.pop("octaves")
+        drawn[form] = dream_gallery([f"class:{c}" for c in classes], size=(size, size), octaves=octaves,
+                                    iterations=steps // octaves, seed=seed, net=net, **options)
+    pictures = [drawn[form][i] for i in range(len(classes)) for form in forms]
+    captions = [f"{name}, {form}" for name in classes for form in forms]
+    return pictures, captions
 
 
 def labels_for(objective_specs: list[str]) -> list[str]:

@@ -277,8 +277,10 @@ class DreamConfig:
         "ascent", "how a gradient becomes a step: ascent (the 2015 step: step_size over the mean |g|) or adam (Adam "
         "with learning_rate, as feature visualisation uses)", choices=("ascent", "adam"),
     )
-    learning_rate: keyframes.Curve = _scheduled(0.05, "optimizer: adam, its step per parameter (1 is the whole pixel "
-                                                "range)", above=0, max=10)
+    learning_rate: keyframes.Curve = _scheduled(
+        0.01, "optimizer: adam, its step per parameter, where 1 is the whole pixel range (0.01: 2.5 levels per pixel "
+        "step)", above=0, max=10,
+    )
     transforms: TransformsConfig = _field(TransformsConfig, "robustness transformations before each step's gradient")
     laplacian_levels: int = _field(4, "pyramid levels for gradient_norm: laplacian", min=1, max=8)
     precision: str = _field(
