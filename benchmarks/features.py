@@ -18,12 +18,13 @@ Each picture is scored by the same network, independently of how it was made:
 * high-frequency energy: the mean absolute Laplacian of the picture (0..255 levels).
 
 Writes benchmarks/results/features-<platform>.json and a gallery image,
-benchmarks/results/features-gallery.jpg (a row per class: pixel, Fourier).
+benchmarks/results/features-gallery.jpg (a column per class: pixel above, Fourier below).
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
@@ -108,8 +109,7 @@ def main() -> None:
     args = parser.parse_args()
     net = zoomdream.load_googlenet()
     steps = args.steps
-    folder = HERE / "results" / f"features{args.name}"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="zoomdream-features-"))  # the stills; the gallery keeps them
     rows, gallery = [], []
     for name in args.classes.split(","):
         index = net.class_index(name)
@@ -122,7 +122,7 @@ def main() -> None:
             pictures.append(picture)
             print(name, form_name, {k: round(v, 3) for k, v in row[form_name].items()}, flush=True)
         rows.append(row)
-        gallery.append(np.concatenate(pictures, axis=1))
+        gallery.append(pictures)
     summary = {}
     for form_name in ("pixel", "fourier"):
         for key in ("probability", "blurred_probability", "robust_probability", "high_frequency"):
@@ -133,7 +133,9 @@ def main() -> None:
         print(f"{key}: {value:.3f}")
     import imageio.v3 as iio
 
-    iio.imwrite(HERE / "results" / f"features{args.name}-gallery.jpg", np.concatenate(gallery, axis=0), quality=90)
+    # A column per class: the pixel form above, the Fourier form below.
+    grid = np.concatenate([np.concatenate([pair[k] for pair in gallery], axis=1) for k in range(2)], axis=0)
+    iio.imwrite(HERE / "results" / f"features{args.name}-gallery.jpg", grid, quality=90)
     write_result(f"features{args.name}", {
         "benchmark": f"python benchmarks/features.py --steps {steps} --size {args.size}: {args.size}x{args.size} stills "
                      f"from noise, {steps} network steps each, pixel (2015 ascent) against Fourier (Adam, transforms)",
