@@ -110,15 +110,19 @@ def test_every_objective_kind_dreams_in_fourier_space(net, tmp_path):
     stripes[::8] = 255
     images.save_image(guide, stripes)
     kinds = [objectives.parse(s, "test") for s in (LAYER, "inception_4a/output:97", "class:banana", f"guide:{guide}")]
-    spec = DreamSpec.create(128, 128, 1, 1.4, kinds, max_iterations=6, host_steps=False, parameterization="fourier",
+    # Host-stepped (the CPU's form): quick to compile with the whole network in it.
+    spec = DreamSpec.create(64, 72, 1, 1.4, kinds, max_iterations=6, host_steps=True, parameterization="fourier",
                             transforms=True, transform_pad=4)
     guides = {i: jnp.asarray(objectives.guide_features(net, o)) for i, o in enumerate(spec.objectives) if o.kind == "guide"}
-    start = noise(128, 128)
+    start = noise()
+
+    # Every objective's value in one forward pass to the deepest layer.
+    layers = tuple(dict.fromkeys(o.layer for o in spec.objectives))
+    activations = jax.jit(lambda c: net.activations(c[None], layers))
 
     def score(canvas, column):
         objective = spec.objectives[column]
-        acts = net.activations(jnp.asarray(canvas)[None], objective.layer)[objective.layer]
-        return float(objectives.value(objective, acts, guides.get(column)))
+        return float(objectives.value(objective, activations(jnp.asarray(canvas))[objective.layer], guides.get(column)))
 
     for column, objective in enumerate(spec.objectives):
         weights = np.eye(len(spec.objectives), dtype=np.float32)[column]
@@ -130,7 +134,7 @@ def test_every_objective_kind_dreams_in_fourier_space(net, tmp_path):
 
 def test_the_default_step_is_the_2015_step(net):
     # roll by the jitter, the gradient, roll back, g / mean|g| times the step, clip.
-    spec = spec_for([LAYER])
+    spec = spec_for(["conv2/3x3"])  # a shallow layer: this runs op by op
     image, key = noise(), jax.random.key(5)
     values = default_values([1.0], step_size=1.5, jitter=8)
     state = dream_step._optimizer_state(image, values, spec)
@@ -144,7 +148,7 @@ def test_the_default_step_is_the_2015_step(net):
 
 
 def test_fourier_ascent_moves_the_picture_by_the_step_size_on_average(net):
-    spec = spec_for([LAYER], parameterization="fourier")
+    spec = spec_for(["conv2/3x3"], parameterization="fourier")
     image = noise()
     values = default_values([1.0], step_size=2.0, jitter=0)
     state = dream_step._optimizer_state(image, values, spec)
@@ -173,7 +177,7 @@ def test_bad_feature_visualisation_keys_get_one_line(key, value, message):
 def test_the_class_gallery_draws_each_class_in_each_form(net):
     from zoomdream.frontends import explore
 
-    pictures, captions = explore.class_gallery(["banana"], size=128, steps=3, net=net)
+    pictures, captions = explore.class_gallery(["banana"], size=64, steps=3, net=net)
     assert captions == ["banana, pixel", "banana, fourier"]
-    assert all(p.shape == (128, 128, 3) and p.dtype == np.uint8 for p in pictures)
+    assert all(p.shape == (64, 64, 3) and p.dtype == np.uint8 for p in pictures)
     assert np.abs(pictures[0].astype(int) - pictures[1]).mean() > 5

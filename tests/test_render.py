@@ -253,7 +253,7 @@ def errors_of(capsys, *args):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--preset", "no-such-preset"], "unknown preset 'no-such-preset'; available presets: banana, classic-zoom"),
+        (["--preset", "no-such-preset"], "unknown preset 'no-such-preset'; available presets: banana, class-gallery, classic"),
         (["--set", "dream.stepsize=3"], "unknown key 'dream.stepsize'"),
         (["--set", "dream.octaves=many"], "dream.octaves: expected a whole number"),
         (["--layer", "inception_9z/output"], "--layer: unknown layer 'inception_9z/output'"),
