@@ -233,15 +233,15 @@ class TransformsConfig:
     the dream draws must hold under them ("transformation robustness", Olah et al. 2017).
     dream.jitter's roll happens in any case; these come on top of it."""
 
-    pad: int = _field(0, "pixels of mid-grey added around the picture before it is transformed (the network sees the "
-                      "larger picture; edges then get no special treatment)", min=0, max=256)
+    pad: int = _field(0, "pixels of the mean colour (about mid-grey) added around the picture before it is "
+                      "transformed (the network sees the larger picture; edges then get no special treatment)",
+                      min=0, max=256)
     jitter: keyframes.Curve = _scheduled(0, "largest random shift in pixels after scaling and rotating", integer=True,
                                          min=0, max=256, frame_name="transform_jitter")
     scale: keyframes.Curve = _scheduled(0.0, "largest random change of size, as a fraction (0.1: 0.9x to 1.1x)", min=0,
                                         max=0.5, frame_name="transform_scale")
     rotate: keyframes.Curve = _scheduled(0.0, "largest random rotation in degrees, either way", min=0, max=180,
                                          frame_name="transform_rotate", scale=math.pi / 180)
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -268,6 +268,7 @@ class DreamConfig:
         "mean", "how the gradient is normalised: mean (divide by mean |g|, 2015) or laplacian (per pyramid level, smoother)",
         choices=("mean", "laplacian"),
     )
+    laplacian_levels: int = _field(4, "pyramid levels for gradient_norm: laplacian", min=1, max=8)
     parameterization: str = _field(
         "pixel", "the space the picture is changed in: pixel (2015), or fourier (decorrelated colours and 1/f-scaled "
         "Fourier coefficients, Olah et al. 2017: clearer objects, fewer high-frequency patterns)",
@@ -282,7 +283,6 @@ class DreamConfig:
         "step)", above=0, max=10,
     )
     transforms: TransformsConfig = _field(TransformsConfig, "robustness transformations before each step's gradient")
-    laplacian_levels: int = _field(4, "pyramid levels for gradient_norm: laplacian", min=1, max=8)
     precision: str = _field(
         "float32", "arithmetic of the network: float32, or bfloat16 (activations and weights; the picture "
         "and its steps stay float32) for GPUs and TPUs", choices=("float32", "bfloat16"),
