@@ -69,14 +69,15 @@ def sample(image: jax.Array, coords_y: jax.Array, coords_x: jax.Array) -> jax.Ar
     return top * (1 - fy) + bottom * fy
 
 
-def _grid(shape) -> tuple[jax.Array, jax.Array]:
+def grid(shape) -> tuple[jax.Array, jax.Array]:
+    """Every pixel's (row, column) coordinates, float32, for a picture of ``shape``."""
     return jnp.meshgrid(jnp.arange(shape[0], dtype=jnp.float32), jnp.arange(shape[1], dtype=jnp.float32),
                         indexing="ij")
 
 
 def warp(image: jax.Array, flow_field: jax.Array) -> jax.Array:
     """``image`` sampled at p + flow(p) for every pixel p of the flow's grid."""
-    gy, gx = _grid(flow_field.shape[:2])
+    gy, gx = grid(flow_field.shape[:2])
     return sample(image, gy + flow_field[..., 0], gx + flow_field[..., 1])
 
 

@@ -96,13 +96,14 @@ class Space:
     decode: Callable  # parameters -> picture
     pull_back: Callable  # the picture's gradient -> the parameters' gradient
     to_picture: Callable | None  # a parameter step -> the picture's step (linear); None: the same
+    unit: float  # the parameters' size of the whole pixel range: what a learning rate of 1 moves them by
 
 
 def space(kind: str, height: int, width: int) -> Space:
     """The ``kind`` (``pixel`` or ``fourier``) space of an (H, W, 3) picture."""
     if kind == "pixel":
         same = lambda x: x  # noqa: E731
-        return Space(same, same, same, None)
+        return Space(same, same, same, None, PIXEL_RANGE)
     if kind != "fourier":
         raise ValueError(f"unknown parameterization {kind!r}; one of {', '.join(CHOICES)}")
     to_picture = functools.partial(decode, height=height, width=width)
@@ -113,4 +114,4 @@ def space(kind: str, height: int, width: int) -> Space:
         # the coefficients'.
         return jax.vjp(to_picture, zero)[1](gradient)[0]
 
-    return Space(encode, to_picture, pull_back, to_picture)
+    return Space(encode, to_picture, pull_back, to_picture, 1.0)

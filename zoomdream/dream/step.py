@@ -213,10 +213,7 @@ def _space(image: jax.Array, spec: DreamSpec) -> parameterization.Space:
 
 def _optimizer(values, spec: DreamSpec, space: parameterization.Space) -> optax.GradientTransformation:
     if spec.optimizer == "adam":
-        # learning_rate counts the pixel range as 1; Fourier coefficients are already in
-        # those units, pixels are levels.
-        unit = parameterization.PIXEL_RANGE if spec.parameterization == "pixel" else 1.0
-        return ascent.adam(values.learning_rate * unit)
+        return ascent.adam(values.learning_rate * space.unit)  # learning_rate counts the pixel range as 1
     return ascent.normalized_ascent(values.step_size, space.to_picture)
 
 

@@ -30,7 +30,7 @@ def random_view(image: jax.Array, key: jax.Array, pad: int, jitter, scale, rotat
     # Shifts of whole pixels, like dream.jitter's roll: a fractional shift alone would
     # blur the picture the network sees.
     shift = jnp.round(jnp.stack([a, b]) * jitter)
-    ys, xs = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
+    ys, xs = flow.grid((h, w))
     cy, cx = (h - 1) / 2, (w - 1) / 2
     # The output pixel p shows the input at centre + R(-angle) (p - centre - shift) / size.
     dy, dx = (ys - cy - shift[0]) / size, (xs - cx - shift[1]) / size
