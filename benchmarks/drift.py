@@ -47,10 +47,9 @@ def measures(frames: np.ndarray) -> dict[str, np.ndarray]:
 
     lab = np.concatenate([np.asarray(color.canvas_to_lab(jnp.asarray(images.rgb_to_canvas(chunk)))).mean(axis=(1, 2))
                           for chunk in np.array_split(frames, max(1, len(frames) // 256))])
+    colourful = np.concatenate([np.asarray(color.colourfulness(jnp.asarray(chunk, jnp.float32)))
+                                for chunk in np.array_split(frames, max(1, len(frames) // 256))])
     rgb = frames.astype(np.float64)
-    rg, yb = rgb[..., 0] - rgb[..., 1], 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
-    colourful = (np.sqrt(rg.std(axis=(1, 2)) ** 2 + yb.std(axis=(1, 2)) ** 2)
-                 + 0.3 * np.sqrt(rg.mean(axis=(1, 2)) ** 2 + yb.mean(axis=(1, 2)) ** 2))
     clipped = ((frames == 0) | (frames == 255)).any(axis=-1).mean(axis=(1, 2))
     luma = rgb @ np.array([0.299, 0.587, 0.114])
     laplacian = (luma[:, 1:-1, :-2] + luma[:, 1:-1, 2:] + luma[:, :-2, 1:-1] + luma[:, 2:, 1:-1]

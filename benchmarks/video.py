@@ -52,6 +52,14 @@ def warping_error(frames: np.ndarray) -> float:
                           for k in range(1, len(frames))]))
 
 
+def preset_value(key: str):
+    """A constant setting of the classic-zoom preset as it renders."""
+    from zoomdream.schedule import config as config_lib
+
+    section, name = key.split(".")
+    return getattr(getattr(config_lib.load("classic-zoom"), section), name).raw()
+
+
 def large(size: str, frames: int, zoom: bool) -> None:
     """A large film (or, with ``zoom``, a zoom from noise) at ``size``: time and memory."""
     import json
@@ -105,10 +113,15 @@ def main() -> None:
         source = write_clip(Path(tmp) / "pan.mp4", panning_frames(args.size, args.frames, (0, SHIFT), magnify=2), 25)
         film = video.read_video(source)
         runs = {}
-        for name, coherence in (("carried", None), ("frame_by_frame", 0.0)):
+        # Frame by frame twice: with the carried frames' steps, and at the full strength of
+        # a frame dreamed alone (the first frame's, and 2015's film dreams': dream.iterations).
+        for name, coherence, steps in (("carried", None, None), ("frame_by_frame", 0.0, None),
+                                       ("frame_by_frame_full", 0.0, "dream.iterations")):
             overrides = {"camera.zoom_per_second": 1.0}
             if coherence is not None:
                 overrides["dream.coherence"] = coherence
+            if steps is not None:
+                overrides["dream.video_iterations"] = preset_value(steps)
             began = time.perf_counter()
             result = zoomdream.render("classic-zoom", Path(tmp) / f"{name}.mp4", input_image=str(source),
                                       overrides=overrides, progress=False, net=net)
@@ -118,6 +131,8 @@ def main() -> None:
             runs[name] = {
                 "coherence": coherence if coherence is not None else "default",
                 "warping_error": warping_error(dreamed),
+                # how much is dreamed: the mean |output - source| in 8-bit levels
+                "dream_strength": float(np.abs(dreamed.astype(np.float64) - film).mean()),
                 "largest_brightness_drift_levels": float(drift.max()),
                 "s_per_frame": result.seconds / result.frames,
                 "compile_s": result.compile_seconds,
@@ -136,6 +151,9 @@ def main() -> None:
         "carried_warping_error": runs["carried"]["warping_error"],
         "frame_by_frame_warping_error": runs["frame_by_frame"]["warping_error"],
         "carried_over_frame_by_frame": runs["carried"]["warping_error"] / runs["frame_by_frame"]["warping_error"],
+        "frame_by_frame_full_warping_error": runs["frame_by_frame_full"]["warping_error"],
+        "carried_over_frame_by_frame_full": (runs["carried"]["warping_error"]
+                                             / runs["frame_by_frame_full"]["warping_error"]),
         "largest_brightness_drift_levels": runs["carried"]["largest_brightness_drift_levels"],
     }
     for key, value in summary.items():

@@ -45,6 +45,39 @@ def test_a_tinted_frame_moves_towards_the_reference(strength, left):
     assert np.array_equal(np.asarray(tone), reference)  # a reference that stays
 
 
+def vividness(canvas):
+    return float(color.colourfulness(jnp.asarray(images.canvas_to_rgb(np.asarray(canvas)), jnp.float32)))
+
+
+@pytest.mark.parametrize("strength", [0.5, 1.0])
+def test_colourfulness_moves_towards_the_reference_with_the_mean_colour_kept(strength):
+    # Opposite hues in one picture: each channel's spread is what the reference's is, yet
+    # the picture is far more colourful. The hold brings its colourfulness the asked part
+    # of the way and leaves its mean colour where the moments put it.
+    reference = color.picture_tone(picture(5))
+    rgb = picture(6).astype(np.int16)
+    rgb[:, :32] += np.array([50, -20, -40], np.int16)
+    rgb[:, 32:] -= np.array([50, -20, -40], np.int16)
+    vivid = images.rgb_to_canvas(np.clip(rgb, 0, 255).astype(np.uint8))
+    before = vividness(vivid)
+    held, _ = color.hold(jnp.asarray(vivid), jnp.asarray(reference), strength)
+    wanted = before + strength * (reference[8] - before)
+    assert before > 1.5 * reference[8]
+    assert vividness(held) == pytest.approx(wanted, rel=0.08)
+    apart = float(np.linalg.norm(mean_lab(vivid) - reference[:3]))
+    assert np.linalg.norm(mean_lab(np.asarray(held)) - reference[:3]) == pytest.approx((1 - strength) * apart,
+                                                                                         abs=0.15 * apart + 0.5)
+
+
+def test_a_tone_saved_before_colourfulness_was_held_takes_it_from_the_next_frame():
+    old = color.picture_tone(picture(7))[:8]
+    tone = color.saved_tone(old)
+    assert tone.shape == (color.TONE_SIZE,) and np.array_equal(tone[:8], old) and tone[8] == 0
+    canvas = jnp.asarray(images.rgb_to_canvas(picture(8)))
+    _, after = color.hold(canvas, jnp.asarray(tone), 1.0)
+    assert np.asarray(after)[8] == pytest.approx(vividness(canvas), rel=0.05)
+
+
 def test_strength_zero_leaves_the_canvas_and_the_first_hold_sets_the_tone():
     canvas = jnp.asarray(images.rgb_to_canvas(picture(3)))
     held, tone = color.hold(canvas, jnp.asarray(color.unset_tone(0.25)), 0.0)

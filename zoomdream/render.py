@@ -315,7 +315,7 @@ def resume(
         if canvas is None:
             canvas = images.initial_canvas(cfg.start, spec.canvas_shape[1], spec.canvas_shape[0], cfg.seed)
         elif tone is not None and point.tone is not None:  # the tone the render had reached
-            tone = point.tone
+            tone = color.saved_tone(point.tone)
         manifest.frames = plan.frames
         manifest.config = config_lib.to_dict(cfg)
         if frames_dir is not None:
