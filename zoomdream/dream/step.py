@@ -458,7 +458,7 @@ def film_start(view, previous_view, previous_dream, values):
     taken out, channel by channel, so that what the dream adds cannot pile up into a
     picture growing brighter or darker over hundreds of frames."""
     here, before = flow.luminance(view), flow.luminance(previous_view)
-    backward, forward = flow.flow(here, before), flow.flow(before, here)
+    backward, forward = flow.both_ways(here, before)
     trusted = flow.consistent(forward, backward)[..., None]
     detail = flow.warp(previous_dream - previous_view, backward) * trusted
     mean = jnp.sum(detail, axis=(0, 1)) / jnp.maximum(jnp.sum(trusted), 1.0)
