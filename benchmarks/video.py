@@ -3,14 +3,17 @@
     python benchmarks/video.py [--size 256] [--frames 24] [--strip benchmarks/results/film-strip.jpg]
 
 Makes a clip of a real photograph (the golden crops' coffee cup, magnified twice) panning
-by a known 2 px per frame, dreams it with the classic-zoom preset (camera still) twice,
-with ``dream.coherence`` at its default and at 0 (every frame on its own), and reports:
+by a known 2 px per frame, dreams it with the classic-zoom preset (camera still) three
+times: with ``dream.coherence`` at its default; at 0 (every frame on its own) with the same
+steps per frame (``dream.video_iterations``); and at 0 with the steps of a frame dreamed
+alone (``dream.iterations``, as the first frame and 2015's film dreams), and reports:
 
 * the warping error E_warp (Lai et al. 2018): the mean absolute difference, in 8-bit
   levels, between each output frame and the frame before moved by the true motion, over
   the pixels visible in both; beside the source clip's own (its compression's);
 * the brightness drift: the largest difference between an output frame's mean level and
   its source frame's, over the clip;
+* the dream's strength: the mean difference between output and source frames;
 * seconds per frame (steady, and the whole command with compiling).
 
 Writes benchmarks/results/video-<platform>.json, with the CPU it ran on.

@@ -2,6 +2,7 @@
 follows the film's motion; a killed render resumes to the same frames; bad films are one
 line before anything renders."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from films import panning_frames, write_clip
 import zoomdream
 from zoomdream.frontends import cli
 from zoomdream.io import clip, parts, video
+from zoomdream.schedule import keyframes
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = {"dream.octaves": 2, "dream.iterations": 3, "dream.video_iterations": 2, "camera.zoom_per_second": 1.0,
@@ -121,7 +123,8 @@ def test_a_film_cannot_be_dreamed_into_one_picture(tmp_path, film, capsys):
 def test_a_films_plan_views_it_through_the_accumulated_camera(film):
     """classic-zoom's 3.6x a second, at the film's 10 fps, is frame k seen zoomed
     3.6^(k/10): in the step's values and in --plan's totals alike; and every frame after
-    the first dreams dream.video_iterations steps."""
+    the first dreams dream.video_iterations steps, more the less it carries: all of
+    dream.iterations when it carries nothing."""
     from zoomdream.schedule import settings
     from zoomdream.schedule.plan import build_plan
 
@@ -131,4 +134,8 @@ def test_a_films_plan_views_it_through_the_accumulated_camera(film):
     reached = 3.6 ** (np.arange(8) / 10)
     np.testing.assert_allclose(plan.values.zoom, reached, rtol=1e-5)
     np.testing.assert_allclose(plan.total("zoom"), reached, rtol=1e-5)
-    assert plan.values.iterations[0] == 10 and (plan.values.iterations[1:] == 4).all()
+    assert plan.values.iterations[0] == 10 and (plan.values.iterations[1:] == 4).all()  # coherence 0.9
+    fading = dataclasses.replace(cfg, dream=dataclasses.replace(cfg.dream, coherence=keyframes.Curve.of(0.0)))
+    assert (build_plan(fading).values.iterations == 10).all()
+    halfway = dataclasses.replace(cfg, dream=dataclasses.replace(cfg.dream, coherence=keyframes.Curve.of(0.5)))
+    assert (build_plan(halfway).values.iterations[1:] == 4 + 3).all()

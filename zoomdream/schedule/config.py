@@ -261,7 +261,8 @@ class DreamConfig:
         "(0 dreams every frame on its own)", min=0, max=1,
     )
     video_iterations: keyframes.Curve = _scheduled(
-        4, "video input: steps per octave for every frame after the first, which starts from the carried dream",
+        4, "video input: steps per octave for every frame after the first, which starts from the carried dream; "
+        "a frame carrying less dreams more, up to dream.iterations when dream.coherence is 0",
         integer=True, min=0, max=1000,
     )
     gradient_norm: str = _field(

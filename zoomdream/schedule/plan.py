@@ -182,11 +182,16 @@ def _sound_curves(config: RenderConfig, frames: int, sound) -> dict[str, dict[st
 
 def _film_values(scheduled: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """A dreamed film's values: every frame after the first dreams ``video_iterations``
-    steps on top of the dream carried from the frame before; and the camera, whose keys
+    steps on top of the dream carried from the frame before, and more the less it carries:
+    with ``coherence`` c, ``video_iterations + trunc((1 - c) * (iterations -
+    video_iterations))``, so a frame that carries nothing (c = 0) is dreamed as fully as
+    the first, with no step in strength after it; and the camera, whose keys
     give a move per frame, becomes a view of the film moved by all the frames' moves
     before it (frame 0 sees the film as it is)."""
     out = dict(scheduled)
-    out["iterations"] = np.concatenate([scheduled["iterations"][:1], scheduled["video_iterations"][1:]])
+    fresh, carried = scheduled["iterations"], scheduled["video_iterations"]
+    more = np.trunc((1.0 - scheduled["coherence"]) * (fresh - carried).astype(np.float64))
+    out["iterations"] = np.concatenate([fresh[:1], carried[1:] + more[1:].astype(carried.dtype)])
     out["zoom"] = _accumulated(scheduled["zoom"], compound=True).astype(np.float32)
     for name in ("angle", "pan_x", "pan_y"):
         out[name] = _accumulated(scheduled[name], compound=False).astype(np.float32)
