@@ -91,6 +91,23 @@ def test_strength_zero_leaves_the_canvas_and_the_first_hold_sets_the_tone():
     assert color.window_rate(25, 4) == pytest.approx(1 - np.exp(-1 / 100))
 
 
+@pytest.mark.parametrize("tone, damaged", [(np.arange(8, dtype=np.float32), False),
+                                           (np.arange(9, dtype=np.float32), False),
+                                           (np.full(9, np.nan, np.float32), True),
+                                           (np.zeros(12, np.float32), True)])
+def test_a_checkpoint_keeps_a_tone_of_either_length_and_a_bad_one_is_damage(tmp_path, tone, damaged):
+    from zoomdream.io import parts
+
+    saved = parts.Checkpoint(canvas=np.zeros((4, 4, 3), np.float32), next_frame=3, config_hash="x",
+                             key_data=np.zeros(2, np.uint32), tone=tone)
+    parts.save_checkpoint(tmp_path, saved)
+    if damaged:
+        with pytest.raises(parts.CheckpointDamaged, match="cannot be read"):
+            parts.load_checkpoint(tmp_path)
+    else:
+        assert np.array_equal(parts.load_checkpoint(tmp_path).tone, tone)
+
+
 def frames_in(folder):
     return [iio.imread(p) for p in sorted(Path(folder).glob("frame_*.png"))]
 

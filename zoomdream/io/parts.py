@@ -246,6 +246,11 @@ def save_checkpoint(parts: Path, checkpoint: Checkpoint) -> None:
     _atomic_write(parts / CHECKPOINT, write)
 
 
+# The lengths a checkpoint's colour tone may have (dream/color.py): 8 numbers before the
+# colourfulness was held, 9 since.
+_TONE_LENGTHS = (8, 9)
+
+
 class CheckpointDamaged(OSError):
     """A checkpoint file that cannot be read back."""
 
@@ -259,9 +264,11 @@ def load_checkpoint(parts: Path) -> Checkpoint | None:
         return None
     try:
         with np.load(path, allow_pickle=False) as data:
+            tone = data["tone"] if "tone" in data.files else None
+            if tone is not None and (tone.shape not in [(n,) for n in _TONE_LENGTHS] or not np.isfinite(tone).all()):
+                raise ValueError(f"a colour tone of shape {tone.shape}")
             return Checkpoint(canvas=data["canvas"], next_frame=int(data["next_frame"]),
-                              config_hash=str(data["config_hash"]), key_data=data["key_data"],
-                              tone=data["tone"] if "tone" in data.files else None)
+                              config_hash=str(data["config_hash"]), key_data=data["key_data"], tone=tone)
     except Exception as exc:  # zipfile, numpy and OS errors alike: the file is unreadable
         raise CheckpointDamaged(f"{path} cannot be read ({type(exc).__name__})") from None
 
