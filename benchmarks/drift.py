@@ -2,7 +2,7 @@
 
 Renders `classic-zoom` at a small size for many frames twice, side by side as one sweep:
 with `color.coherence` 0 (off) and at the strength asked for (the README's recommended
-0.5), and measures every frame:
+0.75), and measures every frame:
 
 * mean colour: the mean CIE Lab of the frame;
 * colourfulness: Hasler and Suesstrunk's measure (2003) on 0..255 RGB;
@@ -16,9 +16,9 @@ frames and of frames 25-125, which the issue measured at 15.7 without coherence)
 extremes of 100-frame averages of colourfulness and sharpness against frames 25-125 and of
 the clipped share. The curves go to a PNG.
 
-    python benchmarks/drift.py [--frames 5000] [--size 64x64] [--strength 0.5]
+    python benchmarks/drift.py [--frames 5000] [--size 64x64] [--strength 0.75]
 
-Other variants side by side: ``--sweep color.reference=window,first --set color.coherence=0.5``
+Other variants side by side: ``--sweep color.reference=window,first --set color.coherence=0.75``
 (any ``--sweep`` and ``--set`` of the command line; ``--name`` keeps their results apart).
 
 Writes benchmarks/results/drift[-NAME]-<platform>.json, drift[-NAME].png and every frame's
@@ -113,7 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=5000)
     parser.add_argument("--size", default="64x64")
-    parser.add_argument("--strength", type=float, default=0.5)
+    parser.add_argument("--strength", type=float, default=0.75)
     parser.add_argument("--sweep", action="append", help="variants (default: color.coherence=0,STRENGTH)")
     parser.add_argument("--set", action="append", default=[], help="settings of every variant")
     parser.add_argument("--name", default="", help="a name for the results' files")

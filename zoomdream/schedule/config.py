@@ -330,8 +330,9 @@ class CameraConfig:
 @dataclasses.dataclass(frozen=True)
 class ColorConfig:
     coherence: keyframes.Curve = _scheduled(
-        0.0, "how far each frame's colours (the mean and spread of L*, a*, b*) are pulled towards the reference before "
-        "it is dreamed, so that a long zoom does not drift: 0 (off) to 1; 0.5 holds thousands of frames",
+        0.0, "how far each frame's colours (the mean and spread of L*, a*, b*, and its colourfulness) are pulled towards "
+        "the reference before it is dreamed, so that a long zoom does not drift: 0 (off) to 1; 0.75 holds thousands "
+        "of frames",
         min=0, max=1, frame_name="color_coherence",
     )
     reference: str = _field(
