@@ -45,10 +45,10 @@ def measures(frames: np.ndarray) -> dict[str, np.ndarray]:
     from zoomdream.dream import color
     from zoomdream.io import images
 
+    chunks = np.array_split(frames, max(1, len(frames) // 256))
     lab = np.concatenate([np.asarray(color.canvas_to_lab(jnp.asarray(images.rgb_to_canvas(chunk)))).mean(axis=(1, 2))
-                          for chunk in np.array_split(frames, max(1, len(frames) // 256))])
-    colourful = np.concatenate([np.asarray(color.colourfulness(jnp.asarray(chunk, jnp.float32)))
-                                for chunk in np.array_split(frames, max(1, len(frames) // 256))])
+                          for chunk in chunks])
+    colourful = np.concatenate([np.asarray(color.colourfulness(jnp.asarray(chunk, jnp.float32))) for chunk in chunks])
     rgb = frames.astype(np.float64)
     clipped = ((frames == 0) | (frames == 255)).any(axis=-1).mean(axis=(1, 2))
     luma = rgb @ np.array([0.299, 0.587, 0.114])

@@ -52,7 +52,7 @@ TONE_SIZE = 9
 
 def canvas_to_lab(canvas: jax.Array) -> jax.Array:
     """(..., 3) canvas (BGR minus the mean) -> CIE Lab (L* 0..100)."""
-    rgb = jnp.clip((canvas + MEAN_BGR)[..., ::-1] / 255.0, 0.0, 1.0)
+    rgb = _canvas_rgb(canvas) / 255.0
     linear = jnp.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
     xyz = linear @ _RGB_TO_XYZ.T / _WHITE
     f = jnp.where(xyz > _EDGE**3, jnp.cbrt(jnp.maximum(xyz, _EDGE**3)), xyz / (3 * _EDGE**2) + 4.0 / 29.0)
@@ -86,6 +86,7 @@ def _colourfulness_parts(rgb: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def _canvas_rgb(canvas: jax.Array) -> jax.Array:
+    """A canvas as RGB on 0..255, unrounded (float: the measures see what the hold made)."""
     return jnp.clip((canvas + MEAN_BGR)[..., ::-1], 0.0, 255.0)
 
 
