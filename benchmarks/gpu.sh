@@ -8,6 +8,7 @@
 #   untiled    the same, untiled only
 #   sweep      1, 2 and 4 variants of a 1080p render as one batch       (devices.py --measure)
 #   still      the command line, cold, to one dreamed 1080p picture     (python -m zoomdream)
+#   film       a film's frames beside a zoom's at 1080p: time, memory  (memory.py --film)
 #
 #     bash benchmarks/gpu.sh [PART ...]        (default: all of them)
 #
@@ -43,6 +44,7 @@ parts=${*:-step precision memory sweep still}
             untiled) part 170 "memory 2160p untiled" python3 memory.py --size 3840x2160 --tiles 0 ;;
             sweep) part 200 "sweeps 1080p" python3 devices.py --measure --size 1920x1080 --variants 1 2 4 ;;
             still) part 100 "command line to a 1080p still, cold" still ;;
+            film) part 300 "film and zoom frames 1080p" python3 memory.py --film --size 1920x1080 --tiles 1024 ;;
             *) echo "unknown part $name" ;;
         esac
     done
