@@ -38,9 +38,9 @@ LAYER = "inception_4c/output"
 
 
 def measure(width: int, height: int, tile: int, octaves: int, iterations: int, film: bool = False) -> dict:
-    from common import compiled_step, one_frame, peak_memory
-
     from zoomdream.dream.step import film_frame_start
+
+    from common import compiled_step, one_frame, peak_memory
 
     net, spec, canvas, values, key = one_frame(width, height, octaves, iterations, LAYER, zoom=1.0 if film else 1.05,
                                                tile_size=tile, video=film)
