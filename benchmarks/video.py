@@ -22,13 +22,18 @@ Writes benchmarks/results/video-<platform>.json, with the CPU it ran on.
 A large film instead (tiled octaves): seconds of its first frame and of each frame after
 (which dream ``dream.video_iterations`` steps), and the process's peak memory; with
 ``--zoom``, the same preset's zoom from noise at that size for ``--frames`` frames, the
-memory tiled frames need without a film, to compare. Writes video-large-<platform>.json
-(one entry per mode, kept across runs).
+memory tiled frames need without a film, to compare. Both compile their programs (no
+compilation cache), so that their peaks compare. Writes video-large-<platform>.json
+(one entry per mode, kept across runs). ``--steps 3`` dreams 3 steps an octave (2 for a
+film's later frames) for a quicker measure of memory; ``--cache DIR`` keeps the compiled
+programs there, so that a second run measures a render whose programs come from the cache
+(its entry is named ``...-cached``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -54,7 +59,7 @@ def warping_error(frames: np.ndarray) -> float:
                           for k in range(1, len(frames))]))
 
 
-def large(size: str, frames: int, zoom: bool) -> None:
+def large(size: str, frames: int, zoom: bool, steps: int | None = None, cache_dir: Path | None = None) -> None:
     """A large film (or, with ``zoom``, a zoom from noise) at ``size``: time and memory."""
     import json
     import math
@@ -62,23 +67,32 @@ def large(size: str, frames: int, zoom: bool) -> None:
     from common import RESULTS, peak_memory
 
     width, height = (int(v) for v in size.lower().split("x"))
+    # No compilation cache unless one is named, so that film and zoom both compile: a
+    # program loaded from the cache spares the memory compiling takes, and peaks of a
+    # compiling render and a cached one do not compare.
+    os.environ["ZOOMDREAM_CACHE_DIR"] = str(cache_dir or "")
+    cached = cache_dir is not None and any(cache_dir.glob("xla/*"))  # (an empty cache: it compiles)
     net = zoomdream.load_googlenet()
     stamps = []
+    # (--steps: fewer steps an octave, for memory alone: a step's buffers do not depend on their number.)
+    fewer = {} if steps is None else {"dream.iterations": steps, "dream.video_iterations": max(1, steps - 1)}
     with tempfile.TemporaryDirectory() as tmp:
         options = {"progress": False, "net": net, "on_frame": lambda k, frame: stamps.append(time.perf_counter())}
         began = time.perf_counter()
         if zoom:
-            result = zoomdream.render("classic-zoom", Path(tmp) / "zoom.mp4", frames=frames, size=size, **options)
+            result = zoomdream.render("classic-zoom", Path(tmp) / "zoom.mp4", frames=frames, size=size, overrides=fewer,
+                                      **options)
         else:
             magnify = math.ceil(max(height / 241, (width + SHIFT * frames) / 283)) + 1
             source = write_clip(Path(tmp) / "pan.mp4", panning_frames((width, height), frames, (0, SHIFT), magnify), 25)
             result = zoomdream.render("classic-zoom", Path(tmp) / "film.mp4", input_image=str(source),
-                                      overrides={"camera.zoom_per_second": 1.0}, **options)
+                                      overrides={"camera.zoom_per_second": 1.0, **fewer}, **options)
     frame_s = [b - a for a, b in zip([began + result.compile_seconds] + stamps, stamps)]
     # A frame is handed out once the next one is queued, so single gaps between frames
     # wobble; their mean does not.
     record = {
-        "size": size, "frames": result.frames, "compile_s": result.compile_seconds,
+        "size": size, "frames": result.frames, "steps": steps or "preset", "programs_from_cache": cached,
+        "compile_s": result.compile_seconds,
         "first_frame_s": frame_s[0], "later_frames_s": frame_s[1:],
         "later_frames_mean_s": sum(frame_s[1:]) / max(len(frame_s) - 1, 1), **peak_memory(), **environment(),
     }
@@ -86,7 +100,7 @@ def large(size: str, frames: int, zoom: bool) -> None:
     path = RESULTS / f"video-large-{record['device'].split(':')[0]}.json"
     kept = json.loads(path.read_text()) if path.exists() else {}
     kept.pop("still_frame", None)
-    kept["zoom" if zoom else "film"] = record
+    kept[("zoom" if zoom else "film") + ("" if steps is None else f"-{steps}-steps") + ("-cached" if cached else "")] = record
     RESULTS.mkdir(exist_ok=True)
     path.write_text(json.dumps(kept, indent=2) + "\n")
     print(f"wrote {path}")
@@ -99,9 +113,11 @@ def main() -> None:
     parser.add_argument("--strip", type=Path, help="also write a strip: source frames above dreamed frames")
     parser.add_argument("--large", metavar="WxH", help="a large film instead: time per frame and peak memory")
     parser.add_argument("--zoom", action="store_true", help="with --large: a zoom from noise instead of a film")
+    parser.add_argument("--steps", type=int, help="with --large: steps an octave (a film's later frames one fewer)")
+    parser.add_argument("--cache", type=Path, help="with --large: this compilation cache (a second run's programs come from it)")
     args = parser.parse_args()
     if args.large:
-        return large(args.large, args.frames, args.zoom)
+        return large(args.large, args.frames, args.zoom, args.steps, args.cache)
     net = zoomdream.load_googlenet()
     with tempfile.TemporaryDirectory() as tmp:
         source = write_clip(Path(tmp) / "pan.mp4", panning_frames(args.size, args.frames, (0, SHIFT), magnify=2), 25)

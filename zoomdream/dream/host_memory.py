@@ -10,6 +10,12 @@ frame's time went to those page faults, and about 10% of a whole-frame program's
 :func:`keep_freed_memory` tells glibc to serve large blocks from its heap too and not to
 give freed memory back, so the second frame reuses the pages of the first. The process's
 resident memory then stays at its peak until it exits, which is what a render does anyway.
+
+Compiling is the exception: XLA frees most of the memory it compiled with, and kept, that
+memory would stay resident beside the frames' buffers for the whole render.
+:func:`release_freed_memory` hands the pages of freed blocks back to the kernel once the
+programs are compiled (measured: a cold 384x216 render's peak 1,014 -> 716 MB for a film,
+966 -> 684 MB for a zoom; the frames' own memory is then kept as before).
 """
 
 from __future__ import annotations
@@ -44,6 +50,18 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     return _kept
+
+
+def release_freed_memory() -> bool:
+    """Give the pages of freed heap memory back to the kernel (glibc's malloc_trim), where
+    :func:`keep_freed_memory` is in effect. The blocks stay free for reuse; only their
+    pages go, and come back zeroed when next touched."""
+    if not _kept:
+        return False
+    try:
+        return bool(ctypes.CDLL(None).malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
 
 
 def _is_glibc() -> bool:
