@@ -72,7 +72,6 @@ def compiled_step(spec, net, canvas, values, key):
 
     host_memory.keep_freed_memory()
     compiled = step.compile_programs(step.frame_programs(net.params, canvas, values, key, spec=spec))
-    host_memory.release_freed_memory()  # as a render does
     # (XLA counts a loop's body once: the compiled-loop form and tiles are counted apart.)
     flops = cost.frame_flops(compiled) if spec.host_steps and not spec.tile_size else \
         cost.flops_per_frame(spec, net.params, values, key)

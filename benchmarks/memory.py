@@ -67,14 +67,12 @@ def measure(width: int, height: int, tile: int, octaves: int, iterations: int, f
 def _film_frames(width: int, height: int, count: int) -> np.ndarray:
     """``count`` frames of the tests' photograph, magnified to cover ``width`` x ``height``,
     panning 2 px a frame."""
-    import math
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from films import panning_frames
+    from films import magnification_to_cover, panning_frames
 
-    magnify = math.ceil(max(height / 241, (width + 2 * count) / 283)) + 1
-    return panning_frames((width, height), count, (0, 2), magnify)
+    return panning_frames((width, height), count, (0, 2), magnification_to_cover(width, height, count, 2))
 
 
 def analysis(width: int, height: int, tile: int, octaves: int, iterations: int) -> dict:

@@ -44,7 +44,7 @@ import numpy as np
 from common import environment, write_result
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from films import panning_frames, write_clip  # noqa: E402
+from films import magnification_to_cover, panning_frames, write_clip  # noqa: E402
 
 import zoomdream  # noqa: E402
 from zoomdream.io import video  # noqa: E402
@@ -62,7 +62,6 @@ def warping_error(frames: np.ndarray) -> float:
 def large(size: str, frames: int, zoom: bool, steps: int | None = None, cache_dir: Path | None = None) -> None:
     """A large film (or, with ``zoom``, a zoom from noise) at ``size``: time and memory."""
     import json
-    import math
 
     from common import RESULTS, peak_memory
 
@@ -83,7 +82,7 @@ def large(size: str, frames: int, zoom: bool, steps: int | None = None, cache_di
             result = zoomdream.render("classic-zoom", Path(tmp) / "zoom.mp4", frames=frames, size=size, overrides=fewer,
                                       **options)
         else:
-            magnify = math.ceil(max(height / 241, (width + SHIFT * frames) / 283)) + 1
+            magnify = magnification_to_cover(width, height, frames, SHIFT)
             source = write_clip(Path(tmp) / "pan.mp4", panning_frames((width, height), frames, (0, SHIFT), magnify), 25)
             result = zoomdream.render("classic-zoom", Path(tmp) / "film.mp4", input_image=str(source),
                                       overrides={"camera.zoom_per_second": 1.0, **fewer}, **options)

@@ -1,5 +1,6 @@
 """Clips for the film tests and the video benchmark, made here from a real photograph."""
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,13 @@ def photo() -> np.ndarray:
     """A real photograph (the coffee cup of the golden crops), uint8 RGB 241x283."""
     with np.load(PHOTO) as g:
         return g["rgb_odd"]
+
+
+def magnification_to_cover(width: int, height: int, frames: int, shift_x: int) -> int:
+    """How many times the photograph is magnified for ``frames`` views of ``width`` x
+    ``height`` panning ``shift_x`` px a frame (one more than just enough: bilinear edges)."""
+    h, w = photo().shape[:2]
+    return math.ceil(max(height / h, (width + shift_x * frames) / w)) + 1
 
 
 def panning_frames(size: int | tuple[int, int], frames: int, shift: tuple[float, float], magnify: int = 1) -> np.ndarray:

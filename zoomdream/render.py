@@ -434,7 +434,6 @@ def _compile(job: _Job, example: tuple, progress: bool, hold: bool) -> float:
     with timeline.span("trace and compile"):
         compiled = step.compile_programs(step.frame_programs(*example, spec=job.spec, move=not job.plan.dreamed.all(),
                                                              hold=hold))
-    host_memory.release_freed_memory()  # what compiling freed
     if large:
         _say(cost.memory_line([c for _, c in compiled]), True)
     return time.perf_counter() - began

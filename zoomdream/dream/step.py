@@ -33,7 +33,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from zoomdream.dream import ascent, camera, color, devices, flow, objectives, octaves, parameterization, program_store, transforms
+from zoomdream.dream import (
+    ascent,
+    camera,
+    color,
+    devices,
+    flow,
+    host_memory,
+    objectives,
+    octaves,
+    parameterization,
+    program_store,
+    transforms,
+)
 from zoomdream.dream.objectives import Objective
 from zoomdream.io import images
 from zoomdream.network import googlenet
@@ -607,5 +619,8 @@ def frame_programs(params, canvas, values, key, guides: tuple = (), *, spec: Dre
 def compile_programs(programs: Iterable[Program]) -> list[tuple[Program, jax.stages.Compiled]]:
     """Compile ``programs`` and keep each for the frame's calls of it.
     (One at a time: XLA keeps two cores busy compiling one, and neither compiling
-    several side by side nor tracing the next while one compiles was faster.)"""
-    return [(program, program.stored.keep(program.lowered.compile())) for program in programs]
+    several side by side nor tracing the next while one compiles was faster.)
+    On a CPU, the memory compiling freed is then handed back (see host_memory)."""
+    compiled = [(program, program.stored.keep(program.lowered.compile())) for program in programs]
+    host_memory.release_freed_memory()
+    return compiled
