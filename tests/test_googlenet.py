@@ -191,6 +191,72 @@ def test_max_pool_is_caffe_ceil_mode(h, w, k, s, p):
     np.testing.assert_array_equal(np.asarray(googlenet.max_pool_caffe(jnp.asarray(x), k, s, p)), naive_max_pool(x, k, s, p))
 
 
+def naive_max_pool_gradient(x, g, k, s, p):
+    """The max pool's input gradient by Caffe's rule, written out: each window's gradient
+    goes to its maximum, the first in raster order among equals (x has no ties here)."""
+    n, h, w, c = x.shape
+    out = np.zeros_like(x)
+    for i in range(g.shape[1]):
+        for j in range(g.shape[2]):
+            y0, x0 = max(i * s - p, 0), max(j * s - p, 0)
+            y1, x1 = min(i * s - p + k, h), min(j * s - p + k, w)
+            window = x[:, y0:y1, x0:x1].reshape(n, -1, c)
+            at = window.argmax(axis=1)
+            for b in range(n):
+                for ch in range(c):
+                    dy, dx = divmod(int(at[b, ch]), x1 - x0)
+                    out[b, y0 + dy, x0 + dx, ch] += g[b, i, j, ch]
+    return out
+
+
+@pytest.mark.parametrize("h,w", [(17, 19), (18, 9), (7, 8)])
+@pytest.mark.parametrize("k,s,p", [(3, 2, 0), (3, 1, 1)])
+def test_max_pool_gradient_goes_to_each_windows_maximum(h, w, k, s, p):
+    rng = np.random.default_rng(h * w + s)
+    x = rng.permutation(h * w * 3).reshape(1, h, w, 3).astype(np.float32)  # no ties
+    g = rng.normal(size=(1, googlenet.caffe_pool_size(h, k, s, p), googlenet.caffe_pool_size(w, k, s, p), 3))
+    got = jax.grad(lambda x: jnp.sum(googlenet.max_pool_caffe(x, k, s, p) * g))(jnp.asarray(x))
+    np.testing.assert_allclose(np.asarray(got), naive_max_pool_gradient(x, g.astype(np.float32), k, s, p), atol=1e-6)
+
+
+def test_max_pool_gradient_of_equal_maxima_goes_to_the_first_along_each_pass():
+    x = jnp.zeros((1, 3, 3, 1))  # one window, all nine equal
+    got = np.asarray(jax.grad(lambda x: googlenet.max_pool_caffe(x, 3, 1, 0).sum())(x))[0, :, :, 0]
+    np.testing.assert_array_equal(got, [[1, 0, 0], [0, 0, 0], [0, 0, 0]])
+
+
+@pytest.mark.parametrize("size,k,stride,pad", [(13, 7, 2, 3), (12, 7, 2, 3), (9, 3, 1, 1), (8, 5, 1, 2), (6, 1, 1, 0)])
+def test_convolution_with_a_backward_kernel_has_the_same_gradients(size, k, stride, pad):
+    rng = np.random.default_rng(size * k)
+    x = jnp.asarray(rng.normal(size=(1, size, size + 1, 4)).astype(np.float32))
+    kernel = jnp.asarray(rng.normal(size=(k, k, 4, 5)).astype(np.float32))
+    out = googlenet.conv2d(x, kernel, stride, pad)
+    g = jnp.asarray(rng.normal(size=out.shape).astype(np.float32))
+
+    def loss(x, kernel, back=None):
+        return jnp.sum(googlenet.conv2d(x, kernel, stride, pad, back) * g)
+
+    back = googlenet.backward_kernel(kernel)
+    np.testing.assert_array_equal(np.asarray(googlenet.conv2d(x, kernel, stride, pad, back)), np.asarray(out))
+    for plain, given in zip(jax.grad(loss, (0, 1))(x, kernel), jax.grad(loss, (0, 1))(x, kernel, back)):
+        np.testing.assert_allclose(np.asarray(given), np.asarray(plain), rtol=1e-5, atol=1e-5)
+    # The network's gradient uses the kernel it is given: a wrong one gives a wrong gradient.
+    wrong = jax.grad(loss)(x, kernel, back * 0)
+    assert not np.allclose(np.asarray(wrong), np.asarray(jax.grad(loss)(x, kernel)))
+
+
+def test_weights_with_backward_kernels_give_the_networks_gradient(net):
+    x = jnp.asarray(np.random.default_rng(5).uniform(-60, 60, (1, 67, 61, 3)).astype(np.float32))
+
+    def loss(params, x):
+        a = googlenet.module_for(params).apply({"params": params}, x, ("inception_3b/output",))["inception_3b/output"]
+        return jnp.mean(a * a)
+
+    plain = jax.grad(loss, 1)(net.params, x)
+    given = jax.grad(loss, 1)(googlenet.with_backward_kernels(net.params), x)
+    np.testing.assert_allclose(np.asarray(given), np.asarray(plain), rtol=1e-5, atol=1e-9 * float(jnp.abs(plain).max()))
+
+
 def test_caffe_pool_sizes():
     assert googlenet.caffe_pool_size(112, 3, 2, 0) == 56  # floor would give 55
     assert googlenet.caffe_pool_size(121, 3, 2, 0) == 60

@@ -240,6 +240,19 @@ def _cast(params, spec: DreamSpec):
     return jax.tree.map(lambda a: a.astype(spec.precision), params)
 
 
+def _backward_kernels(params, spec: DreamSpec) -> dict:
+    """Each convolution's backward kernel (see googlenet.conv2d) in the network's
+    arithmetic: made once a frame for all its ascent steps, where XLA would make it from
+    the kernel in each of them."""
+    return googlenet.backward_kernels(_cast(params, spec))
+
+
+def _ascent_weights(params, backward: dict, spec: DreamSpec):
+    """The weights as an ascent step's network takes them: cast, with ``backward``
+    (from :func:`_backward_kernels`) beside the kernels."""
+    return googlenet.with_backward_kernels(_cast(params, spec), backward)
+
+
 def _frame_key(key: jax.Array, values) -> jax.Array:
     """The frame's randomness: the render's key folded with the frame's index."""
     return jax.random.fold_in(key, values.frame_index)
@@ -332,7 +345,7 @@ def dream_frame(params, canvas: jax.Array, values, key: jax.Array, guides: tuple
       (the next frame's canvas, this frame as uint8 RGB (H, W, 3)).
     """
     frame_key = _frame_key(key, values)
-    params = _cast(params, spec)
+    params = _ascent_weights(params, _backward_kernels(params, spec), spec)
     guide_of = dict(zip(spec.guide_indices, guides))
     base = _base(canvas, spec)
     image = None
@@ -363,8 +376,9 @@ def _program(name: str, fn: Callable, args: tuple, spec: DreamSpec, *, batched: 
              statics: dict | None = None, donate: tuple[int, ...] = (), out_tree) -> program_store.StoredProgram:
     """``fn`` as a stored program for ``args`` on the render's devices, and in a sweep over
     its variants (``batched``: the arguments with a variant axis; the weights and guides
-    have none). ``statics`` default to ``{"spec": spec}``."""
-    sweep = spec.variants > 1
+    have none; a program with none is the same for every variant). ``statics`` default
+    to ``{"spec": spec}``."""
+    sweep = spec.variants > 1 and any(batched)
     return program_store.program(name, _OverVariants(fn, batched) if sweep else fn, args,
                                  statics={"spec": spec} if statics is None else statics, donate=donate,
                                  out_tree=out_tree, layout=devices.layout(spec.devices, batched, sweep))
@@ -394,15 +408,21 @@ def _enter_octave(canvas, previous, values, *, spec: DreamSpec, octave: int):
     return image, _optimizer_state(image, values, spec)
 
 
-def _queued_step(params, image, opt_state, values, guides: tuple, key, octave, step, *, spec: DreamSpec):
-    """Ascent step ``step`` of octave ``octave``."""
+def _queued_step(params, backward, image, opt_state, values, guides: tuple, key, octave, step, *, spec: DreamSpec):
+    """Ascent step ``step`` of octave ``octave``; ``backward`` from :func:`_backward_kernels`."""
     guide_of = dict(zip(spec.guide_indices, guides))
-    stepped = _ascent_step(_cast(params, spec), image, opt_state, values, guide_of,
+    stepped = _ascent_step(_ascent_weights(params, backward, spec), image, opt_state, values, guide_of,
                            _step_key(_frame_key(key, values), octave, step), spec)
     if spec.variants == 1:
         return stepped
     # A sweep takes as many steps as its variant with the most; the others stand still.
     return jax.tree.map(lambda new, old: jnp.where(step < values.iterations, new, old), stepped, (image, opt_state))
+
+
+def _backward_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
+    """:func:`_backward_kernels` for ``args`` (the weights)."""
+    return _program("backward kernels", _backward_kernels, args, spec, batched=(False,),
+                    out_tree=lambda: jax.tree.structure(jax.eval_shape(functools.partial(_backward_kernels, spec=spec), *args)))
 
 
 def _leave_frame(canvas, dreamed, values, key, *, spec: DreamSpec):
@@ -425,8 +445,8 @@ def _step_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
     """:func:`_queued_step` as one program per octave size, whatever the step, octave
     index or frame (they are data); ``args`` as it takes them. The image and the
     optimiser's state are donated: each step replaces them."""
-    return _program("ascent step", _queued_step, args, spec, donate=(1, 2), out_tree=lambda: jax.tree.structure(args[1:3]),
-                    batched=(False, True, True, True, False, True, False, False))
+    return _program("ascent step", _queued_step, args, spec, donate=(2, 3), out_tree=lambda: jax.tree.structure(args[2:4]),
+                    batched=(False, False, True, True, True, False, True, False, False))
 
 
 def _leave_program(spec: DreamSpec, args: tuple) -> program_store.StoredProgram:
@@ -440,12 +460,13 @@ def _queued_frame(params, canvas, values, key, guides, spec: DreamSpec):
     steps = int(np.max(values.iterations))  # the plan's values live on the host
     values = _placed(values, spec)  # once, for every call of the frame
     guides = tuple(guides)
+    backward = _backward_program(spec, (params,))(params)
     image = None
     for octave in range(len(spec.octave_shapes)):
         args = (canvas, image, values)
         image, opt_state = _enter_program(spec, octave, args)(*args)
         for i in range(steps):
-            args = (params, image, opt_state, values, guides, key, np.int32(octave), np.int32(i))
+            args = (params, backward, image, opt_state, values, guides, key, np.int32(octave), np.int32(i))
             image, opt_state = _step_program(spec, args)(*args)
     args = (canvas, image, values, key)
     return _leave_program(spec, args)(*args)
@@ -603,6 +624,9 @@ def frame_programs(params, canvas, values, key, guides: tuple = (), *, spec: Dre
         yield lowered("frame", _whole_program(spec, args), args, 1)
         return
     values = _placed(values, spec)
+    backward_program = _backward_program(spec, (params,))
+    yield lowered("backward kernels", backward_program, (params,), 1)
+    backward = backward_program.result_shapes()
     index = np.int32(0)
     image = None
     for octave, (h, w) in enumerate(spec.octave_shapes):
@@ -610,7 +634,7 @@ def frame_programs(params, canvas, values, key, guides: tuple = (), *, spec: Dre
         enter = _enter_program(spec, octave, args)
         yield lowered(f"octave {w}x{h}", enter, args, 1)
         image, opt_state = enter.result_shapes()
-        args = (params, image, opt_state, values, guides, key, index, index)
+        args = (params, backward, image, opt_state, values, guides, key, index, index)
         yield lowered(f"ascent step {w}x{h}", _step_program(spec, args), args, spec.max_iterations)
     args = (canvas, image, values, key)
     yield lowered("camera", _leave_program(spec, args), args, 1)

@@ -234,33 +234,144 @@ def min_input_size(name: str) -> int:
 # Layers Flax does not have in Caffe's form
 
 
-def _max_along(x: jax.Array, axis: int, kernel: int, stride: int, pad: int) -> jax.Array:
-    size = x.shape[axis]
-    out = caffe_pool_size(size, kernel, stride, pad)
-    widths = [(0, 0)] * x.ndim
-    widths[axis] = (pad, max((out - 1) * stride + kernel - size - pad, 0))
-    padded = jnp.pad(x, widths, constant_values=-jnp.inf)
-    taps = [jax.lax.slice_in_dim(padded, k, k + (out - 1) * stride + 1, stride, axis) for k in range(kernel)]
-    # where(), not maximum(): the same values, but the gradient goes to the first of
-    # equal maxima (Caffe's rule) through one select, where maximum's gradient splits ties
-    # with a division that cost as much as the selects themselves.
-    result = taps[0]
-    for tap in taps[1:]:
-        result = jnp.where(tap > result, tap, result)
-    return result
+def conv2d(x: jax.Array, kernel: jax.Array, stride: int, pad: int, kernel_back: jax.Array | None = None) -> jax.Array:
+    """Caffe's convolution over NHWC with an HWIO ``kernel``.
+
+    ``kernel_back``, when given, must be :func:`backward_kernel` of ``kernel``: the input
+    gradient's convolution takes it as it is. Without it XLA derives that kernel from
+    ``kernel`` (flipped, in and out swapped) inside every gradient program, a copy of
+    every weight at every ascent step (a tenth of a 256x256 step on a CPU) and one more
+    kernel per layer to compile in each octave's program. The values are the same.
+    """
+    if kernel_back is None:
+        return _conv(x, kernel, stride, pad)
+    return _conv_with_backward_kernel(x, kernel, kernel_back, stride, pad)
+
+
+def backward_kernel(kernel: jax.Array) -> jax.Array:
+    """An HWIO convolution kernel as the convolution of its input gradient takes it:
+    flipped in space, its input and output channels swapped (still HWIO)."""
+    return jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
+
+
+def backward_kernels(params: Mapping[str, Mapping[str, jax.Array]]) -> dict[str, jax.Array]:
+    """Each convolution's :func:`backward_kernel`, by layer."""
+    return {layer: backward_kernel(p["kernel"]) for layer, p in params.items() if p["kernel"].ndim == 4}
+
+
+def with_backward_kernels(params: Mapping[str, Mapping[str, jax.Array]],
+                          kernels: Mapping[str, jax.Array] | None = None) -> dict[str, dict[str, jax.Array]]:
+    """The weights with each convolution's backward kernel beside its kernel
+    (``kernel_back``; ``kernels``: from :func:`backward_kernels`, made here if not given),
+    for a program that takes many input gradients: made once instead of in each gradient
+    (see :func:`conv2d`)."""
+    kernels = backward_kernels(params) if kernels is None else kernels
+    return {layer: {**p, "kernel_back": kernels[layer]} if layer in kernels else dict(p) for layer, p in params.items()}
+
+
+def _conv(x: jax.Array, kernel: jax.Array, stride: int, pad: int) -> jax.Array:
+    return jax.lax.conv_general_dilated(x, kernel, (stride, stride), ((pad, pad), (pad, pad)),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _conv_with_backward_kernel(x, kernel, kernel_back, stride, pad):
+    return _conv(x, kernel, stride, pad)
+
+
+def _conv_forward(x, kernel, kernel_back, stride, pad):
+    return _conv(x, kernel, stride, pad), (x, kernel, kernel_back)
+
+
+def _conv_backward(stride, pad, saved, g):
+    x, kernel, kernel_back = saved
+    k = kernel.shape[0]
+    # The input gradient: g spread back over the input's grid (stride - 1 zeros between its
+    # values) and correlated with the flipped kernel; the padding makes it the input's size.
+    low = k - 1 - pad
+    highs = [size - (g.shape[axis] - 1) * stride + pad - 1 for axis, size in ((1, x.shape[1]), (2, x.shape[2]))]
+    dx = jax.lax.conv_general_dilated(g, kernel_back, (1, 1), ((low, highs[0]), (low, highs[1])),
+                                      lhs_dilation=(stride, stride), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    # The kernel's gradient as JAX derives it (unused by the dream, and then never computed);
+    # kernel_back, a copy of kernel in another layout, passes its share on through kernel.
+    dkernel = jax.vjp(lambda w: _conv(x, w, stride, pad), kernel)[1](g)[0]
+    return dx, dkernel, jnp.zeros_like(kernel_back)
+
+
+_conv_with_backward_kernel.defvjp(_conv_forward, _conv_backward)
 
 
 def max_pool_caffe(x: jax.Array, kernel: int, stride: int, pad: int = 0) -> jax.Array:
     """Max pooling over NHWC with Caffe's ceil-mode output size.
 
-    A square max is the max over rows of the max over columns, so the pool is two passes of
-    ``kernel`` strided slices, each kept where it is larger. Same values as ``reduce_window``,
-    but its gradient is a chain of elementwise selects instead of select-and-scatter, which
-    made the backward pass of the whole network 25% faster on CPU. (Between equal maxima
-    the gradient goes to the first along each pass, which can differ from Caffe's first in
-    raster order; after a ReLU such ties are zeros, whose gradient the ReLU discards.)
+    A square max is the max over rows of the max over columns, so the pool is two passes
+    along one axis each (see :func:`_max_along`). Same values as ``reduce_window``. (Between
+    equal maxima the gradient goes to the first along each pass, which can differ from
+    Caffe's first in raster order; after a ReLU such ties are zeros, whose gradient the
+    ReLU discards.)
     """
-    return _max_along(_max_along(x, 1, kernel, stride, pad), 2, kernel, stride, pad)
+    rows = _max_along(x, 1, kernel, stride, pad, x.shape[1])
+    return _max_along(rows, 2, kernel, stride, pad, x.shape[2])
+
+
+def _window_maxima(x: jax.Array, axis: int, kernel: int, stride: int, pad: int) -> tuple[jax.Array, jax.Array]:
+    """The max of each window along ``axis`` and which of its ``kernel`` taps held it
+    first (int8): ``kernel`` strided slices of the padded input, each kept where larger."""
+    size = x.shape[axis]
+    out = caffe_pool_size(size, kernel, stride, pad)
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = (pad, _pool_overhang(size, out, kernel, stride, pad))
+    padded = jnp.pad(x, widths, constant_values=-jnp.inf)
+    result, first = None, jnp.zeros((), jnp.int8)
+    for k in range(kernel):
+        tap = jax.lax.slice_in_dim(padded, k, k + (out - 1) * stride + 1, stride, axis)
+        if result is None:
+            result = tap
+            continue
+        larger = tap > result
+        result, first = jnp.where(larger, tap, result), jnp.where(larger, jnp.int8(k), first)
+    return result, jnp.broadcast_to(first, result.shape)
+
+
+def _pool_overhang(size: int, out: int, kernel: int, stride: int, pad: int) -> int:
+    """How far the last window reaches past the input's end (Caffe's ceil mode)."""
+    return max((out - 1) * stride + kernel - size - pad, 0)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4, 5))
+def _max_along(x: jax.Array, axis: int, kernel: int, stride: int, pad: int, size: int) -> jax.Array:
+    """One pass of the max pool along ``axis`` (``size``: the input's length there).
+
+    Its gradient is written out rather than derived: each input position gathers the
+    gradient of the windows whose maximum it held, from the saved index of each window's
+    winning tap, in one elementwise pass. JAX's derivative of the slices and selects
+    threaded the gradient through a chain of ``kernel`` selects and pads: four times the
+    kernels for XLA to compile in every ascent program (a quarter of its compile time on
+    a CPU), for no faster a step.
+    """
+    return _window_maxima(x, axis, kernel, stride, pad)[0]
+
+
+def _max_along_forward(x, axis, kernel, stride, pad, size):
+    result, first = _window_maxima(x, axis, kernel, stride, pad)
+    return result, first
+
+
+def _max_along_backward(axis, kernel, stride, pad, size, first, g):
+    out = g.shape[axis]
+    length = pad + size + _pool_overhang(size, out, kernel, stride, pad)  # the padded input's
+    zero = jnp.zeros((), g.dtype)
+    total = None
+    for k in range(kernel):
+        # Tap k read padded positions k, k + stride, ...: its windows' gradient goes back there.
+        widths = [(0, 0, 0)] * g.ndim
+        widths[axis] = (k, length - k - (out - 1) * stride - 1, stride - 1)
+        part = jax.lax.pad(jnp.where(first == k, g, zero), zero, widths)
+        total = part if total is None else total + part
+    return (jax.lax.slice_in_dim(total, pad, pad + size, 1, axis),)
+
+
+_max_along.defvjp(_max_along_forward, _max_along_backward)
 
 
 def avg_pool_caffe(x: jax.Array, kernel: int, stride: int) -> jax.Array:

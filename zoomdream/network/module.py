@@ -18,6 +18,7 @@ from zoomdream.network.googlenet import (
     ARCHITECTURE,
     avg_pool_caffe,
     blob_size,
+    conv2d,
     depth,
     local_response_norm,
     max_pool_caffe,
@@ -29,14 +30,9 @@ def _deepest(names: Iterable[str]) -> int:
     return max(depth(n) for n in names)
 
 
-def _conv2d(x: jax.Array, kernel: jax.Array, stride: int, pad: int) -> jax.Array:
-    return jax.lax.conv_general_dilated(
-        x, kernel, (stride, stride), ((pad, pad), (pad, pad)), dimension_numbers=("NHWC", "HWIO", "NHWC")
-    )
-
-
 class CaffeConv(nn.Module):
-    """A Caffe convolution with its in-place ReLU; parameters ``kernel`` (HWIO), ``bias``."""
+    """A Caffe convolution with its in-place ReLU; parameters ``kernel`` (HWIO), ``bias``,
+    and ``kernel_back`` where the weights carry it (see ``googlenet.with_backward_kernels``)."""
 
     features: int
     kernel: int
@@ -52,7 +48,8 @@ class CaffeConv(nn.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         kernel, bias = self.weights(x.shape[-1])
-        return nn.relu(_conv2d(x, kernel, self.stride, self.pad) + bias)
+        back = self.get_variable("params", "kernel_back") if self.has_variable("params", "kernel_back") else None
+        return nn.relu(conv2d(x, kernel, self.stride, self.pad, back) + bias)
 
 
 class GoogLeNetModule(nn.Module):
