@@ -6,6 +6,7 @@ import functools
 import os
 import subprocess
 import sys
+import threading
 
 import chex
 import jax
@@ -272,3 +273,30 @@ def test_freed_memory_is_kept_for_the_next_program():
     assert freed > used - 50
     # what compiling freed is handed back once, on purpose
     assert released < used - 300
+
+
+def test_programs_are_traced_ahead_in_order_and_a_tracing_error_is_raised_where_it_stopped():
+    traced_on = []
+
+    def programs():
+        for name in ("a", "b", "c"):
+            traced_on.append(threading.current_thread().name)
+            if name == "c":
+                raise ValueError("input too small")
+            yield name
+
+    taken = []
+    with pytest.raises(ValueError, match="too small"):
+        for program in dream_step._traced_ahead(programs()):
+            taken.append(program)
+    assert taken == ["a", "b"]
+    assert threading.main_thread().name not in traced_on  # traced beside the caller
+
+
+def test_programs_traced_ahead_see_the_callers_matmul_precision():
+    def programs():
+        yield jax.config.jax_default_matmul_precision
+
+    with jax.default_matmul_precision("highest"):
+        assert list(dream_step._traced_ahead(programs())) == ["highest"]
+

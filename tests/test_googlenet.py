@@ -257,6 +257,20 @@ def test_weights_with_backward_kernels_give_the_networks_gradient(net):
     np.testing.assert_allclose(np.asarray(given), np.asarray(plain), rtol=1e-5, atol=1e-9 * float(jnp.abs(plain).max()))
 
 
+def test_backward_kernels_leave_xla_fewer_kernels_to_compile(net):
+    """Given each convolution's backward kernel, the gradient program no longer copies
+    every weight into that layout itself: fewer loop kernels for XLA to compile."""
+    x = jax.ShapeDtypeStruct((1, 64, 64, 3), jnp.float32)
+
+    def loss(params, x):
+        return jnp.sum(googlenet.module_for(params).apply({"params": params}, x, ("inception_3a/output",))["inception_3a/output"])
+
+    def loop_kernels(params):
+        return jax.jit(jax.grad(loss, 1)).lower(params, x).compile().as_text().count("kind=kLoop")
+
+    assert loop_kernels(googlenet.with_backward_kernels(net.params)) < loop_kernels(net.params) - 5
+
+
 def test_caffe_pool_sizes():
     assert googlenet.caffe_pool_size(112, 3, 2, 0) == 56  # floor would give 55
     assert googlenet.caffe_pool_size(121, 3, 2, 0) == 60
