@@ -239,9 +239,9 @@ def conv2d(x: jax.Array, kernel: jax.Array, stride: int, pad: int, kernel_back: 
 
     ``kernel_back``, when given, must be :func:`backward_kernel` of ``kernel``: the input
     gradient's convolution takes it as it is. Without it XLA derives that kernel from
-    ``kernel`` (flipped, in and out swapped) inside every gradient program, a copy of
-    every weight at every ascent step (a tenth of a 256x256 step on a CPU) and one more
-    kernel per layer to compile in each octave's program. The values are the same.
+    ``kernel`` (flipped, in and out swapped) inside every gradient program: a copy of
+    every weight at every ascent step, and one more kernel per layer to compile in each
+    octave's ascent program. The values are the same.
     """
     if kernel_back is None:
         return _conv(x, kernel, stride, pad)
@@ -345,16 +345,16 @@ def _max_along(x: jax.Array, axis: int, kernel: int, stride: int, pad: int, size
     Its gradient is written out rather than derived: each input position gathers the
     gradient of the windows whose maximum it held, from the saved index of each window's
     winning tap, in one elementwise pass. JAX's derivative of the slices and selects
-    threaded the gradient through a chain of ``kernel`` selects and pads: four times the
-    kernels for XLA to compile in every ascent program (a quarter of its compile time on
-    a CPU), for no faster a step.
+    threads the gradient through a chain of a select and a pad per tap, which XLA
+    compiles into many more kernels: with it, the pools gave about half of the 266 loop
+    kernels of a 256x256 ascent program, and compiling took a quarter longer on a CPU,
+    for no faster a step.
     """
     return _window_maxima(x, axis, kernel, stride, pad)[0]
 
 
 def _max_along_forward(x, axis, kernel, stride, pad, size):
-    result, first = _window_maxima(x, axis, kernel, stride, pad)
-    return result, first
+    return _window_maxima(x, axis, kernel, stride, pad)  # (the pass, what its gradient needs)
 
 
 def _max_along_backward(axis, kernel, stride, pad, size, first, g):
