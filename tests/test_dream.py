@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import chex
 import jax
@@ -300,3 +301,18 @@ def test_programs_traced_ahead_see_the_callers_matmul_precision():
     with jax.default_matmul_precision("highest"):
         assert list(dream_step._traced_ahead(programs())) == ["highest"]
 
+
+def test_tracing_ahead_stops_when_its_caller_gives_up():
+    traced = []
+
+    def programs():
+        for name in range(100):
+            time.sleep(0.01)  # tracing takes time
+            traced.append(name)
+            yield name
+
+    ahead = dream_step._traced_ahead(programs())
+    next(ahead)
+    ahead.close()  # as when compiling the first program fails
+    time.sleep(1.5)  # long enough for a tracer left running to trace all 100
+    assert len(traced) < 50

@@ -162,15 +162,20 @@ def test_architecture_follows_deploy_prototxt():
 # ---- Caffe arithmetic against naive loops -------------------------------------------------
 
 
+def caffe_pool_windows(h, w, k, s, p):
+    """Each output position (i, j) of a Caffe pool and the input rows y0:y1, columns x0:x1
+    its window covers (ceil mode, padding cut off)."""
+    for i in range(googlenet.caffe_pool_size(h, k, s, p)):
+        for j in range(googlenet.caffe_pool_size(w, k, s, p)):
+            y0, x0 = max(i * s - p, 0), max(j * s - p, 0)
+            yield i, j, y0, min(i * s - p + k, h), x0, min(j * s - p + k, w)
+
+
 def naive_max_pool(x, k, s, p):
     n, h, w, c = x.shape
-    oh, ow = googlenet.caffe_pool_size(h, k, s, p), googlenet.caffe_pool_size(w, k, s, p)
-    out = np.empty((n, oh, ow, c), x.dtype)
-    for i in range(oh):
-        for j in range(ow):
-            y0, x0 = max(i * s - p, 0), max(j * s - p, 0)
-            y1, x1 = min(i * s - p + k, h), min(j * s - p + k, w)
-            out[:, i, j] = x[:, y0:y1, x0:x1].max(axis=(1, 2))
+    out = np.empty((n, googlenet.caffe_pool_size(h, k, s, p), googlenet.caffe_pool_size(w, k, s, p), c), x.dtype)
+    for i, j, y0, y1, x0, x1 in caffe_pool_windows(h, w, k, s, p):
+        out[:, i, j] = x[:, y0:y1, x0:x1].max(axis=(1, 2))
     return out
 
 
@@ -196,16 +201,12 @@ def naive_max_pool_gradient(x, g, k, s, p):
     goes to its maximum, the first in raster order among equals (x has no ties here)."""
     n, h, w, c = x.shape
     out = np.zeros_like(x)
-    for i in range(g.shape[1]):
-        for j in range(g.shape[2]):
-            y0, x0 = max(i * s - p, 0), max(j * s - p, 0)
-            y1, x1 = min(i * s - p + k, h), min(j * s - p + k, w)
-            window = x[:, y0:y1, x0:x1].reshape(n, -1, c)
-            at = window.argmax(axis=1)
-            for b in range(n):
-                for ch in range(c):
-                    dy, dx = divmod(int(at[b, ch]), x1 - x0)
-                    out[b, y0 + dy, x0 + dx, ch] += g[b, i, j, ch]
+    for i, j, y0, y1, x0, x1 in caffe_pool_windows(h, w, k, s, p):
+        at = x[:, y0:y1, x0:x1].reshape(n, -1, c).argmax(axis=1)
+        for b in range(n):
+            for ch in range(c):
+                dy, dx = divmod(int(at[b, ch]), x1 - x0)
+                out[b, y0 + dy, x0 + dx, ch] += g[b, i, j, ch]
     return out
 
 

@@ -660,8 +660,10 @@ _DONE = object()
 def _traced_ahead(programs: Iterable[Program]) -> Iterator[Program]:
     """``programs`` in order, taken from the iterable by a thread of their own, so that
     each is traced while the caller compiles the one before. An error in tracing is
-    raised here, at the program it stopped."""
+    raised here, at the program it stopped; a caller that stops taking them (its
+    compiling failed) stops the tracing too."""
     ready: queue.Queue = queue.Queue()
+    stopped = threading.Event()
     # JAX's settings made with context managers belong to the thread that made them:
     # the matmul precision in force changes a traced program (TF32 on a GPU).
     precision = jax.config.jax_default_matmul_precision
@@ -670,13 +672,18 @@ def _traced_ahead(programs: Iterable[Program]) -> Iterator[Program]:
         try:
             with jax.default_matmul_precision(precision):
                 for program in programs:
+                    if stopped.is_set():
+                        return
                     ready.put(program)
         except BaseException as error:  # noqa: BLE001 - handed to the caller, raised there
             ready.put(error)
         ready.put(_DONE)
 
     threading.Thread(target=trace, name="zoomdream-trace", daemon=True).start()
-    while (item := ready.get()) is not _DONE:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    try:
+        while (item := ready.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stopped.set()
