@@ -50,7 +50,14 @@ def main() -> None:
 
     def compiled(precision: str, matmul: str | None):
         with jax.default_matmul_precision(matmul):
-            return compiled_step(dataclasses.replace(spec, precision=precision), net, jax.numpy.zeros_like(canvas), fp, key)[0]
+            step = compiled_step(dataclasses.replace(spec, precision=precision), net, jax.numpy.zeros_like(canvas), fp, key)[0]
+
+        def call(*args):
+            # Called in the precision it was compiled for: the programs are kept by the
+            # precision in force, and outside it the step would compile JAX's default.
+            with jax.default_matmul_precision(matmul):
+                return step(*args)
+        return call
 
     # The shared start: a few frames dreamed from noise at the reference precision.
     reference_step = compiled("float32", "highest")

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zoomdream.dream import objectives, octaves
+from zoomdream.dream import objectives, octaves, program_store
 from zoomdream.dream import step as dream_step
 from zoomdream.dream.step import DreamSpec
 from zoomdream.io import images
@@ -138,6 +138,21 @@ def test_host_stepped_and_whole_frame_forms_agree(net):
         frames.append(np.asarray(frame).astype(int))
     # Same jitter, same steps; only the float rounding of two differently fused programs
     # differs, and it grows a little over the steps.
+    assert np.abs(frames[0] - frames[1]).mean() < 1.0
+
+
+def test_jaxs_own_gradients_dream_the_same_frame_without_backward_kernels(net, monkeypatch, tmp_path):
+    """A GPU's frame takes the gradients JAX derives (googlenet.written_out_gradients):
+    no backward kernels, and the same frame as the CPU's written-out gradients give."""
+    spec = DreamSpec.create(64, 64, 2, 1.4, LAYERS, max_iterations=4)
+    frames = []
+    for written in (True, False):
+        monkeypatch.setattr(googlenet, "written_out_gradients", lambda written=written: written)
+        monkeypatch.setattr(program_store, "_entries", {})  # programs made anew, as in a new process
+        monkeypatch.setenv("ZOOMDREAM_CACHE_DIR", str(tmp_path / str(written)))
+        assert bool(dream_step._backward_kernels(net.params, spec)) == written
+        _, frame = compile_step(spec)(net.params, start_canvas(h=64, w=64), params(iterations=3), jax.random.key(3))
+        frames.append(np.asarray(frame).astype(int))
     assert np.abs(frames[0] - frames[1]).mean() < 1.0
 
 

@@ -210,9 +210,16 @@ def naive_max_pool_gradient(x, g, k, s, p):
     return out
 
 
+@pytest.fixture(params=[True, False], ids=["written-out", "jax-derived"])
+def gradients(request, monkeypatch):
+    """Each form of the gradients: written out (XLA:CPU) and JAX's own (GPUs, TPUs)."""
+    monkeypatch.setattr(googlenet, "written_out_gradients", lambda: request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("h,w", [(17, 19), (18, 9), (7, 8)])
 @pytest.mark.parametrize("k,s,p", [(3, 2, 0), (3, 1, 1)])
-def test_max_pool_gradient_goes_to_each_windows_maximum(h, w, k, s, p):
+def test_max_pool_gradient_goes_to_each_windows_maximum(h, w, k, s, p, gradients):
     rng = np.random.default_rng(h * w + s)
     x = rng.permutation(h * w * 3).reshape(1, h, w, 3).astype(np.float32)  # no ties
     g = rng.normal(size=(1, googlenet.caffe_pool_size(h, k, s, p), googlenet.caffe_pool_size(w, k, s, p), 3))
@@ -220,7 +227,7 @@ def test_max_pool_gradient_goes_to_each_windows_maximum(h, w, k, s, p):
     np.testing.assert_allclose(np.asarray(got), naive_max_pool_gradient(x, g.astype(np.float32), k, s, p), atol=1e-6)
 
 
-def test_max_pool_gradient_of_equal_maxima_goes_to_the_first_along_each_pass():
+def test_max_pool_gradient_of_equal_maxima_goes_to_the_first_along_each_pass(gradients):
     x = jnp.zeros((1, 3, 3, 1))  # one window, all nine equal
     got = np.asarray(jax.grad(lambda x: googlenet.max_pool_caffe(x, 3, 1, 0).sum())(x))[0, :, :, 0]
     np.testing.assert_array_equal(got, [[1, 0, 0], [0, 0, 0], [0, 0, 0]])

@@ -245,8 +245,9 @@ def _cast(params, spec: DreamSpec):
 def _backward_kernels(params, spec: DreamSpec) -> dict:
     """Each convolution's backward kernel (see googlenet.conv2d) in the network's
     arithmetic: made once a frame for all its ascent steps, where XLA would make it from
-    the kernel in each of them."""
-    return googlenet.backward_kernels(_cast(params, spec))
+    the kernel in each of them. Empty where JAX's own gradients are used (see
+    googlenet.written_out_gradients)."""
+    return googlenet.backward_kernels(_cast(params, spec)) if googlenet.written_out_gradients() else {}
 
 
 def _ascent_weights(params, backward: dict, spec: DreamSpec):

@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 
 from zoomdream.errors import ConfigError
@@ -65,6 +64,8 @@ def frames(clip: Clip, width: int, height: int, start: int = 0) -> Iterator[np.n
     # (A reader started with imageio-ffmpeg's Ctrl-C protection would fork the whole JAX
     # process; the render handles Ctrl-C itself.)
     os.environ["IMAGEIO_FFMPEG_NO_PREVENT_SIGINT"] = "1"
+    import imageio_ffmpeg  # here, not at the top: only a film's render reads one
+
     reader = imageio_ffmpeg.read_frames(str(clip.path), output_params=["-vf", scale, "-fps_mode", "passthrough"])
     try:
         next(reader)  # the stream's description

@@ -17,7 +17,6 @@ import tempfile
 from fractions import Fraction
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 
 
@@ -36,6 +35,8 @@ def crf_for_quality(quality: float) -> int:
 
 
 def ffmpeg_exe() -> str:
+    import imageio_ffmpeg  # here, not at the top: a render that writes no video never needs it
+
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
@@ -210,6 +211,8 @@ def read_video(path: str | Path) -> np.ndarray:
     # multithreaded JAX process; a reader needs no Ctrl-C protection, so skip that.
     previous = os.environ.get("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT")
     os.environ["IMAGEIO_FFMPEG_NO_PREVENT_SIGINT"] = "1"
+    import imageio_ffmpeg
+
     try:
         reader = imageio_ffmpeg.read_frames(str(path))
         width, height = next(reader)["size"]
