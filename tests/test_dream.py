@@ -291,6 +291,23 @@ def test_freed_memory_is_kept_for_the_next_program():
     assert released < used - 300
 
 
+def test_a_warm_start_leaves_stored_programs_to_their_first_call(net, monkeypatch, tmp_path):
+    """With defer_stored, what a cold start traced is compiled ahead, what a warm start
+    read from the store is not (it compiles at its first call, while the programs
+    before it run), and the frame is the same either way."""
+    monkeypatch.setenv("ZOOMDREAM_CACHE_DIR", str(tmp_path))
+    spec = DreamSpec.create(48, 48, 2, 1.4, LAYERS, max_iterations=2)
+    frames = []
+    for start in ("cold", "warm"):
+        args = (net.params, start_canvas(h=48, w=48), params(iterations=2), jax.random.key(1))  # (the frame takes the canvas)
+        monkeypatch.setattr(dream_step.program_store, "_entries", {})  # a new process
+        compiled = dream_step.compile_programs(dream_step.frame_programs(*args, spec=spec), defer_stored=True)
+        # backward kernels, (entering the octave, its ascent step) x 2, camera: all or none
+        assert len(compiled) == (6 if start == "cold" else 0), start
+        frames.append(np.asarray(dream_step.frame_step(*args, spec=spec)[1]))
+    np.testing.assert_array_equal(frames[0], frames[1])
+
+
 def test_programs_are_traced_ahead_in_order_and_a_tracing_error_is_raised_where_it_stopped():
     traced_on = []
 

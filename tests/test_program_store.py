@@ -59,6 +59,14 @@ def test_a_program_traced_once_is_loaded_by_the_next_process(store, monkeypatch)
     assert_expected(again, x, y)
 
 
+def test_a_program_says_whether_this_process_traced_it(store, monkeypatch):
+    x, y = np.ones((2, 3), np.float32), np.float32(1)
+    assert make(x, y).traced
+    assert make(x, y).traced  # this process's program, still the one it traced
+    monkeypatch.setattr(program_store, "_entries", {})  # a new process finds it in the store
+    assert not make(x, y).traced
+
+
 def test_other_statics_shapes_or_types_are_other_programs(store):
     x, y = np.ones((2, 3), np.float32), np.float32(1)
     run(x, y)

@@ -1,5 +1,6 @@
 """``python -m zoomdream``: see :mod:`zoomdream.frontends.cli`."""
 
+import gc
 import os
 import sys
 
@@ -10,4 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from zoomdream.frontends.cli import main  # noqa: E402
 
+# What the imports made lives as long as the process: kept out of the collector's full
+# passes, which otherwise walk it again and again while the frame's programs load.
+gc.freeze()
 sys.exit(main())

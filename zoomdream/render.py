@@ -420,8 +420,9 @@ class _StopRequest:
 def _compile(job: _Job, example: tuple, progress: bool, hold: bool) -> float:
     """Compile the frame step for ``example`` arguments before the loop, so that the
     progress bar measures frames; JAX keeps the program, and the loop's calls find it.
-    A large canvas has its cost said first. ``hold``: colours are held before frames.
-    Returns the seconds compiling took."""
+    (Programs a warm start reads from the store load at their first call instead, the
+    first running while the later load.) A large canvas has its cost said first.
+    ``hold``: colours are held before frames. Returns the seconds compiling took."""
     large = cost.is_large(job.spec)
     if large:
         _say(cost.frame_cost_line(job.spec, example, job.plan.frames - job.start), True)
@@ -432,8 +433,9 @@ def _compile(job: _Job, example: tuple, progress: bool, hold: bool) -> float:
     began = time.perf_counter()
     # (dream.cadence > 1: the frames between only move, with a program of their own.)
     with timeline.span("trace and compile"):
+        # (A large canvas compiles all before its first frame, to say its memory first.)
         compiled = step.compile_programs(step.frame_programs(*example, spec=job.spec, move=not job.plan.dreamed.all(),
-                                                             hold=hold))
+                                                             hold=hold), defer_stored=not large)
     if large:
         _say(cost.memory_line([c for _, c in compiled]), True)
     return time.perf_counter() - began

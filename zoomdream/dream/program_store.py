@@ -39,6 +39,7 @@ class _Entry:
     exported: jax.export.Exported
     jitted: Callable  # jax.jit of the exported program: flat arrays in, flat arrays out
     out_tree: Any
+    traced: bool  # traced by this process, not read from the store
     compiled: jax.stages.Compiled | None = None
 
 
@@ -63,6 +64,12 @@ class StoredProgram:
         leaves = self._flat(args)
         compiled = self._entry.compiled or self.keep(self._lower(leaves).compile())
         return jax.tree.unflatten(self._entry.out_tree, compiled(*leaves))
+
+    @property
+    def traced(self) -> bool:
+        """Whether this process traced the program (a cold start), rather than reading it
+        from the store, where a warm start finds it (and XLA's cache, its executable)."""
+        return self._entry.traced
 
     def lower(self, *args) -> jax.stages.Lowered:
         return self._lower(self._flat(args))
@@ -112,8 +119,8 @@ def program(name: str, fn: Callable, args: tuple, *, statics: dict[str, Any], do
     if entry is None:
         starts = np.cumsum([0, *counts])
         flat_donate = tuple(i for a in donate for i in range(starts[a], starts[a + 1]))
-        exported = _load_or_export(name, fn, in_tree, avals, statics, shardings, out_sharding)
-        entry = _entries[memo] = _Entry(exported, jax.jit(exported.call, donate_argnums=flat_donate), out_tree())
+        exported, traced = _load_or_export(name, fn, in_tree, avals, statics, shardings, out_sharding)
+        entry = _entries[memo] = _Entry(exported, jax.jit(exported.call, donate_argnums=flat_donate), out_tree(), traced)
     return StoredProgram(entry, in_tree, shardings)
 
 
@@ -122,7 +129,8 @@ def _aval(x) -> tuple:
 
 
 def _load_or_export(name: str, fn: Callable, in_tree, avals: tuple, statics: dict, shardings,
-                    out_sharding) -> jax.export.Exported:
+                    out_sharding) -> tuple[jax.export.Exported, bool]:
+    """The program from the store, or traced now and stored: (it, whether it was traced)."""
     specs = [jax.ShapeDtypeStruct(shape, dtype, weak_type=weak, sharding=s)
              for (shape, dtype, weak), s in zip(avals, shardings or (None,) * len(avals))]
     path = _path(name, in_tree, avals, statics, (shardings, out_sharding))
@@ -130,7 +138,7 @@ def _load_or_export(name: str, fn: Callable, in_tree, avals: tuple, statics: dic
         try:
             exported = jax.export.deserialize(bytearray(path.read_bytes()))
             if [(tuple(a.shape), a.dtype) for a in exported.in_avals] == [(s, d) for s, d, _ in avals]:
-                return exported
+                return exported, False
         except Exception:  # noqa: BLE001 - a missing, damaged or foreign file is traced again
             pass
 
@@ -140,7 +148,7 @@ def _load_or_export(name: str, fn: Callable, in_tree, avals: tuple, statics: dic
     exported = jax.export.export(jax.jit(flat, out_shardings=out_sharding))(*specs)
     if path is not None:
         _write(path, exported.serialize())
-    return exported
+    return exported, True
 
 
 def _path(name: str, in_tree, avals: tuple, statics: dict, layout: tuple) -> Path | None:

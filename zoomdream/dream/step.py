@@ -590,23 +590,27 @@ def hold_colour(canvas: jax.Array, tone: jax.Array, values, *, spec: DreamSpec):
 
 @dataclasses.dataclass(frozen=True)
 class Program:
-    """One of the programs a frame runs, lowered for a render's arguments."""
+    """One of the programs a frame runs, for a render's arguments."""
 
     name: str
     stored: program_store.StoredProgram  # what the frame's calls run
-    lowered: jax.stages.Lowered
+    args: tuple  # arrays or shapes, as the frame passes them
     calls_per_frame: int  # at the render's largest iteration count
+
+    @functools.cached_property
+    def lowered(self) -> jax.stages.Lowered:
+        return self.stored.lower(*self.args)
 
 
 def frame_programs(params, canvas, values, key, guides: tuple = (), *, spec: DreamSpec,
                    move: bool = False, hold: bool = False) -> Iterator[Program]:
     """Every program a dreamed frame of ``spec`` runs (and, with ``move``, the camera-only
-    frame of a cadence; with ``hold``, the colour hold before a frame), lowered for these
-    arguments (``canvas`` may be a ``jax.ShapeDtypeStruct``) one by one as they are asked
-    for."""
+    frame of a cadence; with ``hold``, the colour hold before a frame), for these
+    arguments (``canvas`` may be a ``jax.ShapeDtypeStruct``), traced one by one as they
+    are asked for."""
 
     def lowered(name: str, stored: program_store.StoredProgram, args: tuple, calls: int) -> Program:
-        return Program(name, stored, stored.lower(*args), calls)
+        return Program(name, stored, args, calls)
 
     guides = tuple(guides)
     if spec.video:
@@ -643,14 +647,23 @@ def frame_programs(params, canvas, values, key, guides: tuple = (), *, spec: Dre
     yield lowered("camera", _leave_program(spec, args), args, 1)
 
 
-def compile_programs(programs: Iterable[Program]) -> list[tuple[Program, jax.stages.Compiled]]:
-    """Compile ``programs`` (lowered as they are asked for, as :func:`frame_programs`
-    does) and keep each for the frame's calls of it. The next program is traced while
-    XLA compiles the one before: tracing is Python on one core, and XLA leaves room
-    beside it (a cold classic-zoom at 256x256: 22.2 -> 17.7 s for all its programs, on
-    two cores; compiling two side by side was not faster). On a CPU, the memory
-    compiling freed is then handed back (see host_memory)."""
-    compiled = [(program, program.stored.keep(program.lowered.compile())) for program in _traced_ahead(programs)]
+def compile_programs(programs: Iterable[Program], *, defer_stored: bool = False) -> list[tuple[Program, jax.stages.Compiled]]:
+    """Compile ``programs`` (traced as they are asked for, as :func:`frame_programs`
+    does) and keep each for the frame's calls of it. The next program is traced and
+    lowered while XLA compiles the one before: tracing is Python on one core, and XLA
+    leaves room beside it (a cold classic-zoom at 256x256: 22.2 -> 17.7 s for all its
+    programs, on two cores; compiling two side by side was not faster). On a CPU, the
+    memory compiling freed is then handed back (see host_memory).
+
+    With ``defer_stored``, a program read from the store (a warm start, whose compiled
+    code XLA's cache holds) is left to its first call: the frame's first programs then
+    run while the main thread loads the later ones, instead of after all of them."""
+
+    def now(program: Program) -> bool:
+        return not defer_stored or program.stored.traced
+
+    compiled = [(program, program.stored.keep(program.lowered.compile()))
+                for program in _traced_ahead(programs, lower=now) if now(program)]
     host_memory.release_freed_memory()
     return compiled
 
@@ -658,11 +671,11 @@ def compile_programs(programs: Iterable[Program]) -> list[tuple[Program, jax.sta
 _DONE = object()
 
 
-def _traced_ahead(programs: Iterable[Program]) -> Iterator[Program]:
-    """``programs`` in order, taken from the iterable by a thread of their own, so that
-    each is traced while the caller compiles the one before. An error in tracing is
-    raised here, at the program it stopped; a caller that stops taking them (its
-    compiling failed) stops the tracing too."""
+def _traced_ahead(programs: Iterable[Program], lower: Callable[[Program], bool] | None = None) -> Iterator[Program]:
+    """``programs`` in order, taken from the iterable (and lowered, where ``lower`` says
+    so) by a thread of their own, so that each is traced while the caller compiles the
+    one before. An error in tracing is raised here, at the program it stopped; a caller
+    that stops taking them (its compiling failed) stops the tracing too."""
     ready: queue.Queue = queue.Queue()
     stopped = threading.Event()
     # JAX's settings made with context managers belong to the thread that made them:
@@ -675,6 +688,8 @@ def _traced_ahead(programs: Iterable[Program]) -> Iterator[Program]:
                 for program in programs:
                     if stopped.is_set():
                         return
+                    if lower is not None and lower(program):
+                        program.lowered  # noqa: B018 - lowered here, kept by the program
                     ready.put(program)
         except BaseException as error:  # noqa: BLE001 - handed to the caller, raised there
             ready.put(error)
