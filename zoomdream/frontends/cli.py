@@ -260,6 +260,7 @@ def _report(results: list) -> int:
             again = f"; --resume {result.output} continues" if result.output.suffix.lower() == ".mp4" else ""
             print(f"zoomdream: interrupted; {result.output} holds the frames rendered so far{again}", file=sys.stderr)
         else:
-            print(f"wrote {result.output} ({result.frames} frames in {result.seconds:.0f} s, "
-                  f"after {result.compile_seconds:.0f} s of compiling)")
+            # (A warm start compiles nothing ahead: its programs load with the first frame.)
+            compiling = f", after {result.compile_seconds:.0f} s of compiling" if result.compile_seconds >= 0.5 else ""
+            print(f"wrote {result.output} ({result.frames} frames in {result.seconds:.0f} s{compiling})")
     return EXIT_INTERRUPTED if any(r.interrupted for r in results) else 0
