@@ -144,14 +144,14 @@ def test_host_stepped_and_whole_frame_forms_agree(net):
 def test_jaxs_own_gradients_dream_the_same_frame_without_backward_kernels(net, monkeypatch, tmp_path):
     """A GPU's frame takes the gradients JAX derives (googlenet.written_out_gradients):
     no backward kernels, and the same frame as the CPU's written-out gradients give."""
-    spec = DreamSpec.create(64, 64, 2, 1.4, LAYERS, max_iterations=4)
+    spec = DreamSpec.create(48, 48, 1, 1.4, LAYERS, max_iterations=2)
     frames = []
     for written in (True, False):
         monkeypatch.setattr(googlenet, "written_out_gradients", lambda written=written: written)
         monkeypatch.setattr(program_store, "_entries", {})  # programs made anew, as in a new process
         monkeypatch.setenv("ZOOMDREAM_CACHE_DIR", str(tmp_path / str(written)))
         assert bool(dream_step._backward_kernels(net.params, spec)) == written
-        _, frame = compile_step(spec)(net.params, start_canvas(h=64, w=64), params(iterations=3), jax.random.key(3))
+        _, frame = compile_step(spec)(net.params, start_canvas(h=48, w=48), params(iterations=2), jax.random.key(3))
         frames.append(np.asarray(frame).astype(int))
     assert np.abs(frames[0] - frames[1]).mean() < 1.0
 
