@@ -20,8 +20,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import importlib.machinery
+import importlib.util
 import os
+import sys
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -86,6 +90,8 @@ class StoredProgram:
                                                    for a in entry.exported.out_avals])
 
     def _lower(self, leaves: list) -> jax.stages.Lowered:
+        if "cpu" in self._entry.exported.platforms:
+            _load_lapack_modules()
         # For shapes and types alone: the calls may bring arrays placed either way.
         shardings = self._shardings or (None,) * len(leaves)
         return self._entry.jitted.lower(*(jax.ShapeDtypeStruct(*_aval(x)[:2], weak_type=_aval(x)[2], sharding=s)
@@ -122,6 +128,45 @@ def program(name: str, fn: Callable, args: tuple, *, statics: dict[str, Any], do
         exported, traced = _load_or_export(name, fn, in_tree, avals, statics, shardings, out_sharding)
         entry = _entries[memo] = _Entry(exported, jax.jit(exported.call, donate_argnums=flat_donate), out_tree(), traced)
     return StoredProgram(entry, in_tree, shardings)
+
+
+_lapack_lock = threading.Lock()
+
+
+def _load_lapack_modules() -> None:
+    """Load scipy's two LAPACK/BLAS extension modules, and nothing else of scipy.linalg.
+
+    Lowering a call of an exported program for the CPU makes JAX set up its LAPACK
+    kernels, whatever the program holds, and they take their functions from
+    ``scipy.linalg.cython_blas`` and ``cython_lapack``: importing those imports all of
+    ``scipy.linalg`` first, 0.3-0.5 s of every start before the frame's first program
+    can run. Loaded on their own they take 40 ms; ``scipy.linalg`` still imports as usual
+    when something asks for it. If this scipy is laid out otherwise, nothing is loaded
+    here and JAX imports them itself."""
+    with _lapack_lock:
+        try:
+            import scipy
+        except ImportError:
+            return
+        folder = Path(scipy.__file__).parent / "linalg"
+        for short in ("cython_blas", "cython_lapack"):
+            name = f"scipy.linalg.{short}"
+            if name in sys.modules:
+                continue
+            found = [folder / (short + suffix) for suffix in importlib.machinery.EXTENSION_SUFFIXES
+                     if (folder / (short + suffix)).is_file()]
+            if not found:
+                return
+            spec = importlib.util.spec_from_file_location(name, found[0])
+            if spec is None or spec.loader is None:
+                return
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            try:
+                spec.loader.exec_module(module)
+            except Exception:  # noqa: BLE001 - left to JAX's own import
+                del sys.modules[name]
+                return
 
 
 def _aval(x) -> tuple:

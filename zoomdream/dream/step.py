@@ -608,43 +608,39 @@ def frame_programs(params, canvas, values, key, guides: tuple = (), *, spec: Dre
     frame of a cadence; with ``hold``, the colour hold before a frame), for these
     arguments (``canvas`` may be a ``jax.ShapeDtypeStruct``), traced one by one as they
     are asked for."""
-
-    def lowered(name: str, stored: program_store.StoredProgram, args: tuple, calls: int) -> Program:
-        return Program(name, stored, args, calls)
-
     guides = tuple(guides)
     if spec.video:
         source = jax.ShapeDtypeStruct((spec.height, spec.width, 3), jnp.uint8)
         args = (source, values, key)
-        yield lowered("film view", _view_program(spec, args), args, 1)
+        yield Program("film view", _view_program(spec, args), args, 1)
         args = (canvas, canvas, canvas, values)
-        yield lowered("film start", _start_program(spec, args), args, 1)
+        yield Program("film start", _start_program(spec, args), args, 1)
     if move:
         args = (params, canvas, values, key, guides)
-        yield lowered("move", _move_program(spec, args), args, 0)
+        yield Program("move", _move_program(spec, args), args, 0)
     if hold:
         tone = jax.ShapeDtypeStruct((*canvas.shape[:-3], color.TONE_SIZE), jnp.float32)
         args = (canvas, tone, values)
-        yield lowered("color", _hold_program(spec, args), args, 1)
+        yield Program("color", _hold_program(spec, args), args, 1)
     if not spec.host_steps:
         args = (params, canvas, values, key, guides)
-        yield lowered("frame", _whole_program(spec, args), args, 1)
+        yield Program("frame", _whole_program(spec, args), args, 1)
         return
     values = _placed(values, spec)
     backward_program = _backward_program(spec, (params,))
-    yield lowered("backward kernels", backward_program, (params,), 1)
+    yield Program("backward kernels", backward_program, (params,), 1)
     backward = backward_program.result_shapes()
     index = np.int32(0)
     image = None
     for octave, (h, w) in enumerate(spec.octave_shapes):
         args = (canvas, image, values)
         enter = _enter_program(spec, octave, args)
-        yield lowered(f"octave {w}x{h}", enter, args, 1)
+        yield Program(f"octave {w}x{h}", enter, args, 1)
         image, opt_state = enter.result_shapes()
         args = (params, backward, image, opt_state, values, guides, key, index, index)
-        yield lowered(f"ascent step {w}x{h}", _step_program(spec, args), args, spec.max_iterations)
+        yield Program(f"ascent step {w}x{h}", _step_program(spec, args), args, spec.max_iterations)
     args = (canvas, image, values, key)
-    yield lowered("camera", _leave_program(spec, args), args, 1)
+    yield Program("camera", _leave_program(spec, args), args, 1)
 
 
 def compile_programs(programs: Iterable[Program], *, defer_stored: bool = False) -> list[tuple[Program, jax.stages.Compiled]]:
