@@ -152,7 +152,7 @@ def test_a_start_imports_no_library_that_only_tracing_or_sound_needs():
 
 def test_running_a_stored_program_leaves_scipy_linalg_unimported_and_lapack_working(tmp_path):
     """Lowering an exported program's call makes JAX set up LAPACK on the CPU; the two
-    modules it needs are loaded alone, not all of scipy.linalg (0.3-0.5 s of a start)."""
+    modules it needs are loaded alone, not all of scipy.linalg (about 0.2 s of a start)."""
     code = """
 import sys
 import jax, jax.numpy as jnp, numpy as np

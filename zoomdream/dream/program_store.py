@@ -139,8 +139,8 @@ def _load_lapack_modules() -> None:
     Lowering a call of an exported program for the CPU makes JAX set up its LAPACK
     kernels, whatever the program holds, and they take their functions from
     ``scipy.linalg.cython_blas`` and ``cython_lapack``: importing those imports all of
-    ``scipy.linalg`` first, 0.3-0.5 s of every start before the frame's first program
-    can run. Loaded on their own they take 40 ms; ``scipy.linalg`` still imports as usual
+    ``scipy.linalg`` first, about 0.2 s of every start before the frame's first program
+    can run (more on a busy machine). Loaded on their own they take 40 ms; ``scipy.linalg`` still imports as usual
     when something asks for it. If this scipy is laid out otherwise, nothing is loaded
     here and JAX imports them itself."""
     with _lapack_lock:
