@@ -133,16 +133,18 @@ def program(name: str, fn: Callable, args: tuple, *, statics: dict[str, Any], do
 _lapack_lock = threading.Lock()
 
 
+@functools.cache
 def _load_lapack_modules() -> None:
-    """Load scipy's two LAPACK/BLAS extension modules, and nothing else of scipy.linalg.
+    """Load scipy's two LAPACK/BLAS extension modules, and nothing else of scipy.linalg
+    (once a process; the lock keeps two lowering threads from loading them twice).
 
     Lowering a call of an exported program for the CPU makes JAX set up its LAPACK
     kernels, whatever the program holds, and they take their functions from
     ``scipy.linalg.cython_blas`` and ``cython_lapack``: importing those imports all of
     ``scipy.linalg`` first, about 0.2 s of every start before the frame's first program
-    can run (more on a busy machine). Loaded on their own they take 40 ms; ``scipy.linalg`` still imports as usual
-    when something asks for it. If this scipy is laid out otherwise, nothing is loaded
-    here and JAX imports them itself."""
+    can run (more on a busy machine). Loaded on their own they take 40 ms;
+    ``scipy.linalg`` still imports as usual when something asks for it. If this scipy is
+    laid out otherwise, nothing is loaded here and JAX imports them itself."""
     with _lapack_lock:
         try:
             import scipy

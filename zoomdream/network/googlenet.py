@@ -349,19 +349,19 @@ def _pool_overhang(size: int, out: int, kernel: int, stride: int, pad: int) -> i
     return max((out - 1) * stride + kernel - size - pad, 0)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4, 5))
-def _max_along(x: jax.Array, axis: int, kernel: int, stride: int, pad: int, size: int) -> jax.Array:
-    """One pass of the max pool along ``axis`` (``size``: the input's length there).
-
-    Its gradient is written out rather than derived: each input position gathers the
-    gradient of the windows whose maximum it held, from the saved index of each window's
-    winning tap, in one elementwise pass. JAX's derivative of the slices and selects
-    threads the gradient through a chain of a select and a pad per tap, which XLA
-    compiles into many more kernels: with it, the pools gave about half of the 266 loop
-    kernels of a 256x256 ascent program, and compiling took a quarter longer on a CPU,
-    for no faster a step.
-    """
+def _max_along_derived(x: jax.Array, axis: int, kernel: int, stride: int, pad: int, size: int) -> jax.Array:
+    """One pass of the max pool along ``axis`` (``size``: the input's length there), with
+    the gradient JAX derives from its slices and selects."""
     return _window_maxima(x, axis, kernel, stride, pad)[0]
+
+
+# The same pass with its gradient written out: each input position gathers the gradient
+# of the windows whose maximum it held, from the saved index of each window's winning
+# tap, in one elementwise pass. JAX's derivative threads the gradient through a chain of
+# a select and a pad per tap, which XLA compiles into many more kernels: with it, the
+# pools gave about half of the 266 loop kernels of a 256x256 ascent program, and
+# compiling took a quarter longer on a CPU, for no faster a step.
+_max_along = jax.custom_vjp(_max_along_derived, nondiff_argnums=(1, 2, 3, 4, 5))
 
 
 def _max_along_forward(x, axis, kernel, stride, pad, size):
@@ -383,11 +383,6 @@ def _max_along_backward(axis, kernel, stride, pad, size, first, g):
 
 
 _max_along.defvjp(_max_along_forward, _max_along_backward)
-
-
-def _max_along_derived(x: jax.Array, axis: int, kernel: int, stride: int, pad: int, size: int) -> jax.Array:
-    """:func:`_max_along` with the gradient JAX derives from its slices and selects."""
-    return _window_maxima(x, axis, kernel, stride, pad)[0]
 
 
 def avg_pool_caffe(x: jax.Array, kernel: int, stride: int) -> jax.Array:
