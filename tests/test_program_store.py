@@ -2,6 +2,7 @@
 store that is damaged, foreign or absent never changes what a program computes."""
 
 import os
+import pickle
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zoomdream.dream import program_store
+from zoomdream.dream import executable_store, program_store
 
 
 def scaled_sum(x, y, *, scale):
@@ -51,11 +52,15 @@ def forbid_tracing(monkeypatch):
     monkeypatch.setattr(jax.export, "export", traced)
 
 
+def stored(store, suffix: str) -> list:
+    return sorted(p for p in store.iterdir() if p.suffix == suffix)
+
+
 def test_a_program_traced_once_is_loaded_by_the_next_process(store, monkeypatch):
     x, y = np.arange(6, dtype=np.float32).reshape(2, 3), np.float32(1.5)
     first = run(x, y)
-    files = list(store.iterdir())
-    assert len(files) == 1 and files[0].suffix == ".jaxexport"
+    assert len(stored(store, ".jaxexport")) == 1 and len(stored(store, ".executable")) == 1
+    assert len(list(store.iterdir())) == 2
     monkeypatch.setattr(program_store, "_entries", {})  # a new process
     forbid_tracing(monkeypatch)
     again = run(x, y)
@@ -63,12 +68,21 @@ def test_a_program_traced_once_is_loaded_by_the_next_process(store, monkeypatch)
     assert_expected(again, x, y)
 
 
-def test_a_program_says_whether_this_process_traced_it(store, monkeypatch):
-    x, y = np.ones((2, 3), np.float32), np.float32(1)
-    assert make(x, y).traced
-    assert make(x, y).traced  # this process's program, still the one it traced
-    monkeypatch.setattr(program_store, "_entries", {})  # a new process finds it in the store
-    assert not make(x, y).traced
+def test_a_kept_executable_loads_without_reading_or_lowering_the_program(store, monkeypatch):
+    x, y = np.arange(4, dtype=np.float32), np.float32(2)
+    run(x, y)
+    monkeypatch.setattr(program_store, "_entries", {})
+    forbid_tracing(monkeypatch)
+
+    def refused(*args, **kwargs):
+        raise AssertionError("the exported program was read although its executable is kept")
+
+    monkeypatch.setattr(jax.export, "deserialize", refused)
+    program = make(jnp.asarray(x), jnp.asarray(y))
+    assert program.kept and not program.traced
+    assert_expected(run(x, y), x, y)
+    # its results' shapes are known before it runs, as for a traced program
+    assert program.result_shapes()["total"].shape == (4,)
 
 
 def test_other_statics_shapes_or_types_are_other_programs(store):
@@ -77,7 +91,7 @@ def test_other_statics_shapes_or_types_are_other_programs(store):
     run(x, y, scale=3.0)
     run(np.ones((4, 3), np.float32), y)
     run(x.astype(np.int32), np.int32(1))
-    assert len(list(store.iterdir())) == 4
+    assert len(stored(store, ".jaxexport")) == 4 and len(stored(store, ".executable")) == 4
     np.testing.assert_allclose(run(x, y, scale=3.0)[0], expected(x, y, 3.0)[0])
 
 
@@ -85,8 +99,9 @@ def test_other_statics_shapes_or_types_are_other_programs(store):
 def test_a_damaged_file_is_traced_again_and_replaced(store, monkeypatch, damage):
     x, y = np.full((3,), 2, np.float32), np.float32(0.5)
     run(x, y)
-    (path,) = store.iterdir()
+    (path,) = stored(store, ".jaxexport")
     path.write_bytes(damage)
+    stored(store, ".executable")[0].unlink()  # else the kept executable would run without it
     monkeypatch.setattr(program_store, "_entries", {})
     assert_expected(run(x, y), x, y)
     assert path.read_bytes() != damage
@@ -95,17 +110,97 @@ def test_a_damaged_file_is_traced_again_and_replaced(store, monkeypatch, damage)
     assert_expected(run(x, y), x, y)
 
 
-def test_a_file_for_other_shapes_under_the_right_name_is_not_trusted(store, monkeypatch):
-    """A stored program that takes other arguments than its name says (a foreign file
-    copied in) is traced again instead of run."""
+@pytest.mark.parametrize("damage", [b"", b"not an executable", b"\x80\x04K\x01.", b"\x00" * 64])
+def test_a_damaged_executable_is_compiled_again_and_replaced(store, monkeypatch, damage):
+    x, y = np.full((3,), 2, np.float32), np.float32(0.5)
+    run(x, y)
+    (path,) = stored(store, ".executable")
+    path.write_bytes(damage)
+    monkeypatch.setattr(program_store, "_entries", {})
+    forbid_tracing(monkeypatch)  # the exported program is still good: read, not traced
+    assert_expected(run(x, y), x, y)
+    assert path.read_bytes() != damage
+    monkeypatch.setattr(program_store, "_entries", {})
+    assert make(x, y).kept
+    assert_expected(run(x, y), x, y)
+
+
+def test_an_executable_that_does_not_load_is_compiled_again(store, monkeypatch):
+    """A file that reads as a kept executable but whose compiled code does not load (from
+    another jaxlib, say) costs a compile, not the render."""
+    x, y = np.ones((2,), np.float32), np.float32(3)
+    run(x, y)
+    (path,) = stored(store, ".executable")
+    kept = executable_store.read(path.read_bytes())
+    form = pickle.loads(path.read_bytes())
+    path.write_bytes(pickle.dumps((*form[:4], b"compiled code of another kind", form[5])))
+    assert executable_store.read(path.read_bytes()) is not None and kept is not None
+    monkeypatch.setattr(program_store, "_entries", {})
+    assert make(x, y).kept
+    assert_expected(run(x, y), x, y)
+
+
+@pytest.mark.parametrize("suffix", [".jaxexport", ".executable"])
+def test_a_file_for_other_shapes_under_the_right_name_is_not_trusted(store, monkeypatch, suffix):
+    """A stored program or executable that takes other arguments than its name says (a
+    foreign file copied in) is traced or compiled again instead of run."""
     x, y = np.ones((2, 2), np.float32), np.float32(1)
     run(np.ones((5,), np.float32), y)
-    (foreign,) = store.iterdir()
+    (foreign,) = stored(store, suffix)
     run(x, y)
-    (mine,) = set(store.iterdir()) - {foreign}
+    (mine,) = set(stored(store, suffix)) - {foreign}
     mine.write_bytes(foreign.read_bytes())
+    if suffix == ".jaxexport":
+        for kept in stored(store, ".executable"):
+            kept.unlink()
     monkeypatch.setattr(program_store, "_entries", {})
     assert_expected(run(x, y), x, y)
+
+
+def test_an_executable_is_kept_for_this_machine_only(monkeypatch, tmp_path):
+    """Another CPU (other instruction sets: code for AVX-512 must not run without it),
+    another jaxlib or other XLA flags find no executable under the same program's name."""
+    program = tmp_path / "ascent-step-0123.jaxexport"
+    here = executable_store.path_beside(program)
+    assert here.suffix == ".executable" and here.name.startswith("ascent-step-0123-")
+    monkeypatch.setattr(executable_store, "_cpu_features", lambda: "fpu sse sse2")
+    executable_store._machine_digest.cache_clear()
+    try:
+        assert executable_store.path_beside(program) != here
+        monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_max_isa=AVX2")
+        executable_store._machine_digest.cache_clear()
+        assert len({executable_store.path_beside(program), here}) == 2
+    finally:
+        executable_store._machine_digest.cache_clear()
+
+
+def test_an_executable_read_from_xlas_cache_is_never_kept(tmp_path):
+    """XLA:CPU cannot serialize again an executable it read from JAX's cache: the copy
+    loads but fails when run. A program whose executable was removed, and which XLA's
+    cache then supplies, is run from that cache and not kept; every run gives the same
+    result (without the rule, the third run fails)."""
+    code = """
+import sys
+import jax, numpy as np
+from zoomdream.dream import cache, program_store
+cache.enable()
+x = np.arange(64, dtype=np.float32).reshape(8, 8)
+f = program_store.program("conv", lambda a: {"y": jax.numpy.tanh(a @ a.T) @ a + 1}, (x,), statics={},
+                          out_tree=lambda: jax.tree.structure({"y": 0}))
+print(float(f(x)["y"].sum()))
+"""
+    env = dict(os.environ, JAX_PLATFORMS="cpu", ZOOMDREAM_CACHE_DIR=str(tmp_path))
+
+    def run_once() -> str:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env=env).stdout.strip()
+
+    first = run_once()
+    (kept,) = (tmp_path / "programs").glob("*.executable")
+    kept.unlink()
+    assert run_once() == first  # compiled code from XLA's cache
+    assert not list((tmp_path / "programs").glob("*.executable"))
+    assert run_once() == first
 
 
 def test_with_the_cache_off_nothing_is_written_and_programs_still_run(tmp_path, monkeypatch):
@@ -156,7 +251,7 @@ def test_running_a_stored_program_leaves_scipy_linalg_unimported_and_lapack_work
     code = """
 import sys
 import jax, jax.numpy as jnp, numpy as np
-from zoomdream.dream import program_store
+from zoomdream.dream import executable_store, program_store
 double = program_store.program("double", lambda x: {"y": x * 2}, (np.ones(3, np.float32),), statics={},
                                out_tree=lambda: jax.tree.structure({"y": 0}))
 print(float(double(np.ones(3, np.float32))["y"].sum()), "scipy.linalg" in sys.modules,

@@ -24,8 +24,8 @@ QUICK = ["--set", "dream.octaves=2", "--set", "dream.iterations=3", "--quiet"]
 QUICK_OVERRIDES = {"dream.octaves": 2, "dream.iterations": 3}
 
 
-def run_cli(*args, timeout=300):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
+def run_cli(*args, timeout=300, **env):
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT), **env)
     return subprocess.run([sys.executable, "-m", "zoomdream", *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -60,6 +60,27 @@ def test_cli_renders_an_mp4_with_the_right_frames_and_size(tmp_path):
     assert 0 < compiled["start_s"] + compiled["seconds"] <= first_wait["start_s"]
     assert record["children_cpu_s"]["user"] > 0 and sum(record["threads_cpu_s"].values()) > 0
     assert record["process_started_epoch_s"] <= record["started_epoch_s"]
+
+
+@pytest.mark.slow
+def test_a_warm_command_line_start_takes_every_program_loaded_ahead_and_dreams_the_same(tmp_path):
+    """The second run of a command finds the first run's executables loaded by the time
+    (or while) its frame calls them (dream/warm_start.py), and dreams the same frames."""
+    cache = str(tmp_path / "cache")
+    args = ["--preset", "classic-zoom", "--frames", "2", "--size", "64x64", "--layer", "inception_3a/output", *QUICK]
+    cold = run_cli(*args, "-o", str(tmp_path / "cold.mp4"), ZOOMDREAM_CACHE_DIR=cache)
+    assert cold.returncode == 0, cold.stderr
+    timeline = tmp_path / "warm.json"
+    warm = run_cli(*args, "-o", str(tmp_path / "warm.mp4"), "--timeline", str(timeline), ZOOMDREAM_CACHE_DIR=cache)
+    assert warm.returncode == 0, warm.stderr
+    assert warm.stderr.strip() == "", warm.stderr  # nothing said at exit by the loading thread
+    record = (tmp_path / "cache" / "programs" / "last-render").read_text().split()
+    # backward kernels, (entering an octave, its ascent) x 2, the camera
+    assert [name.split("-")[0] for name in record] == ["backward", "octave", "ascent", "octave", "ascent", "camera"]
+    taken = [e for e in json.loads(timeline.read_text())["events"] if e["name"] == "executable loaded ahead"]
+    # (each, unless the frame reached a program before the thread began it: a busy machine)
+    assert len(record) // 2 <= len(taken) <= len(record)
+    np.testing.assert_array_equal(video.read_video(tmp_path / "warm.mp4"), video.read_video(tmp_path / "cold.mp4"))
 
 
 def test_render_api_compiles_once_across_a_changing_schedule(tmp_path, net, monkeypatch):
@@ -327,13 +348,17 @@ def test_help_explains(capsys):
         assert flag in out
 
 
-def test_a_second_render_loads_its_traced_programs_and_dreams_the_same_frames(tmp_path, net, monkeypatch):
-    """A warm start traces nothing: every program of the frame comes from the store that
-    the first render filled, and the frames are the same."""
-    from zoomdream.dream import program_store
+def test_a_second_render_loads_its_kept_programs_and_dreams_the_same_frames(tmp_path, net, monkeypatch):
+    """A warm start traces nothing, and on a CPU does not even read the traced programs:
+    every program of the frame runs the executable that the first render kept, and the
+    frames are the same. The render remembers the executables it called, in order, for
+    the next start to load first (dream/warm_start.py)."""
+    from zoomdream.dream import program_store, warm_start
 
     monkeypatch.setenv("ZOOMDREAM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(program_store, "_entries", {})
+    monkeypatch.setattr(warm_start, "_called", [])
+    monkeypatch.setattr(warm_start, "_remembered", 0)
     frames = {}
 
     def keep(name):
@@ -342,15 +367,22 @@ def test_a_second_render_loads_its_traced_programs_and_dreams_the_same_frames(tm
     overrides = {**QUICK_OVERRIDES, "dream.cadence": 2}  # the camera-only program too
     zoomdream.render("classic-zoom", tmp_path / "a.mp4", frames=3, size="64x64", overrides=overrides,
                      progress=False, net=net, on_frame=keep("cold"))
-    stored = sorted(p.name.split("-")[0] for p in (tmp_path / "cache" / "programs").iterdir())
-    assert stored.count("ascent") == 2 and stored.count("octave") == 2 and "camera" in stored and "move" in stored
+    programs = tmp_path / "cache" / "programs"
+    for suffix in (".jaxexport", ".executable"):
+        stored = sorted(p.name.split("-")[0] for p in programs.iterdir() if p.suffix == suffix)
+        assert stored.count("ascent") == 2 and stored.count("octave") == 2 and "camera" in stored and "move" in stored
+    # backward kernels, then (entering an octave, its ascent) x 2, the camera; the
+    # camera-only frame (frame 1 of a cadence of 2) after them
+    called = [name.split("-")[0] for name in (programs / warm_start.RECORD).read_text().split()]
+    assert called == ["backward", "octave", "ascent", "octave", "ascent", "camera", "move"]
 
     monkeypatch.setattr(program_store, "_entries", {})  # as in a new process
 
     def traced(*args, **kwargs):
-        raise AssertionError("a warm start traced a program")
+        raise AssertionError("a warm start traced a program or read a traced one")
 
     monkeypatch.setattr(jax.export, "export", traced)
+    monkeypatch.setattr(jax.export, "deserialize", traced)
     zoomdream.render("classic-zoom", tmp_path / "b.mp4", frames=3, size="64x64", overrides=overrides,
                      progress=False, net=net, on_frame=keep("warm"))
     np.testing.assert_array_equal(np.stack(frames["warm"]), np.stack(frames["cold"]))

@@ -21,6 +21,11 @@ import gc as _gc  # noqa: E402
 _collecting = _gc.isenabled()
 _gc.disable()
 try:
+    # First, with JAX: the command line's warm start loads the last render's programs
+    # beside the imports that follow (see dream/warm_start.py).
+    from zoomdream.dream import warm_start as _warm_start  # noqa: E402
+
+    _warm_start.begin_if_command_line()
     from zoomdream.network.googlenet import MEAN_BGR, GoogLeNet  # noqa: E402
     from zoomdream.network.weights import load_googlenet  # noqa: E402
     from zoomdream.render import RenderError, RenderResult, render, render_sweep, rerender, resume  # noqa: E402

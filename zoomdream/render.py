@@ -27,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from zoomdream import timeline
-from zoomdream.dream import cache, color, cost, devices, host_memory, objectives, step
+from zoomdream.dream import cache, color, cost, devices, host_memory, objectives, step, warm_start
 from zoomdream.dream.step import DreamSpec
 from zoomdream.errors import ConfigError
 from zoomdream.io import clip, images, lock, outputs, parts, video
@@ -494,6 +494,7 @@ def _run(jobs: list[_Job], net: GoogLeNet | None, progress: bool, on_frame: Call
                             if sink.checkpoint_due(k + 1):  # (a sweep's MP4s each keep their own segments)
                                 sink.checkpoint(k + 1, next_canvas[v], None if next_tone is None else next_tone[v])
             done = k + 1
+            warm_start.after_frame()  # the programs called so far: the next start loads them first
             now = time.perf_counter()
             bar.set_postfix_str(f"layer {plan.layer_label(k)}, {now - last:.2f} s/frame", refresh=False)
             bar.update(1)

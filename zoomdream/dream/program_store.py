@@ -7,6 +7,8 @@ warm start. Here a traced program is exported (``jax.export``: its StableHLO, wi
 argument shapes) and kept in the cache folder; a later run at the same settings loads it
 in milliseconds, and compiling it finds XLA's cache. Every run, warm or cold, calls the
 exported program, so the first run fills both caches with the program the next one uses.
+On a CPU the compiled executable is kept beside it too (:mod:`.executable_store`), and a
+warm start loads that without reading the exported program at all.
 
 A program is kept under a digest of everything that could change what it computes: its
 name and static settings, its arguments' structure, shapes and types, the JAX version
@@ -33,18 +35,36 @@ from typing import Any
 import jax
 import numpy as np
 
-from zoomdream.dream import cache
+from zoomdream.dream import cache, executable_store, warm_start
 
 _SUFFIX = ".jaxexport"
 
 
 @dataclasses.dataclass
 class _Entry:
-    exported: jax.export.Exported
-    jitted: Callable  # jax.jit of the exported program: flat arrays in, flat arrays out
+    path: Path | None  # the stored program's file (None with the cache off)
+    avals: tuple  # each flat argument's (shape, dtype, weak type)
+    export: Callable[[], tuple[jax.export.Exported, bool]]  # read from the store, or traced (and stored)
     out_tree: Any
+    out_avals: tuple[jax.ShapeDtypeStruct, ...]
+    flat_donate: tuple[int, ...]
     traced: bool  # traced by this process, not read from the store
+    kept: executable_store.Kept | None = None  # its executable from the store, not loaded yet
     compiled: jax.stages.Compiled | None = None
+    executable_path: Path | None = None  # where its executable is kept, once it is
+    called: bool = False
+
+    @functools.cached_property
+    def jitted(self) -> Callable:
+        """jax.jit of the exported program (flat arrays in, flat arrays out), named after
+        its file, so that XLA's cache holds its code under this program alone."""
+        call = self.export()[0].call
+
+        def flat(*leaves):
+            return call(*leaves)
+
+        flat.__name__ = flat.__qualname__ = self.path.stem.replace("-", "_") if self.path else "stored_program"
+        return jax.jit(flat, donate_argnums=self.flat_donate)
 
 
 _entries: dict[tuple, _Entry] = {}  # this process's programs, by what they were made for
@@ -66,17 +86,35 @@ class StoredProgram:
 
     def __call__(self, *args):
         leaves = self._flat(args)
-        compiled = self._entry.compiled or self.keep(self._lower(leaves).compile())
-        return jax.tree.unflatten(self._entry.out_tree, compiled(*leaves))
+        entry = self._entry
+        compiled = entry.compiled or self._compile(leaves)
+        if not entry.called:
+            entry.called = True
+            if entry.executable_path is not None:
+                warm_start.note_called(entry.executable_path)
+        return jax.tree.unflatten(entry.out_tree, compiled(*leaves))
 
     @property
     def traced(self) -> bool:
         """Whether this process traced the program (a cold start), rather than reading it
-        from the store, where a warm start finds it (and XLA's cache, its executable)."""
+        from the store, where a warm start finds it (and its executable, or XLA's cache
+        its compiled code)."""
         return self._entry.traced
 
     def lower(self, *args) -> jax.stages.Lowered:
         return self._lower(self._flat(args))
+
+    @property
+    def kept(self) -> bool:
+        """Whether the store holds the program's executable, which then loads without
+        lowering the program (:mod:`zoomdream.dream.executable_store`)."""
+        return self._entry.kept is not None
+
+    def compile(self, *args, lowered: jax.stages.Lowered | None = None) -> jax.stages.Compiled:
+        """The program's executable for such arguments, kept for the calls: loaded from the
+        store where it is kept there, else compiled from ``lowered`` (this program,
+        lowered for ``args`` by :meth:`lower`) or lowered now, and kept there."""
+        return self._entry.compiled or self._compile(self._flat(args), lowered)
 
     def keep(self, compiled: jax.stages.Compiled) -> jax.stages.Compiled:
         """Run ``compiled`` (this program, lowered by :meth:`lower`) for the calls."""
@@ -85,12 +123,26 @@ class StoredProgram:
 
     def result_shapes(self):
         """The results' shapes and types, as ``jax.eval_shape`` would give them."""
+        return jax.tree.unflatten(self._entry.out_tree, list(self._entry.out_avals))
+
+    def _compile(self, leaves: list, lowered: jax.stages.Lowered | None = None) -> jax.stages.Compiled:
         entry = self._entry
-        return jax.tree.unflatten(entry.out_tree, [jax.ShapeDtypeStruct(a.shape, a.dtype)
-                                                   for a in entry.exported.out_avals])
+        if entry.kept is not None:
+            path = executable_store.path_beside(entry.path)
+            loaded, entry.kept = warm_start.take(path) or executable_store.load(entry.kept), None
+            if loaded is not None:
+                entry.executable_path = path
+                return self.keep(loaded)
+        compiled, fresh = executable_store.compile_fresh(lowered or self._lower(leaves))
+        if fresh and entry.path is not None and executable_store.applies(self._shardings):
+            data = executable_store.serialized(compiled, entry.avals, entry.out_tree)
+            if data is not None:
+                entry.executable_path = executable_store.path_beside(entry.path)
+                write_whole(entry.executable_path, data)
+        return self.keep(compiled)
 
     def _lower(self, leaves: list) -> jax.stages.Lowered:
-        if "cpu" in self._entry.exported.platforms:
+        if jax.default_backend() == "cpu":
             _load_lapack_modules()
         # For shapes and types alone: the calls may bring arrays placed either way.
         shardings = self._shardings or (None,) * len(leaves)
@@ -125,9 +177,27 @@ def program(name: str, fn: Callable, args: tuple, *, statics: dict[str, Any], do
     if entry is None:
         starts = np.cumsum([0, *counts])
         flat_donate = tuple(i for a in donate for i in range(starts[a], starts[a + 1]))
-        exported, traced = _load_or_export(name, fn, in_tree, avals, statics, shardings, out_sharding)
-        entry = _entries[memo] = _Entry(exported, jax.jit(exported.call, donate_argnums=flat_donate), out_tree(), traced)
+        path = _path(name, in_tree, avals, statics, (shardings, out_sharding))
+        export = functools.cache(functools.partial(_load_or_export, path, fn, in_tree, avals, statics, shardings,
+                                                   out_sharding))
+        kept = _read_kept(path, avals) if path is not None and executable_store.applies(shardings) else None
+        if kept is not None:
+            entry = _Entry(path, avals, export, kept.result_tree, kept.out_avals, flat_donate, False, kept)
+        else:
+            exported, traced = export()
+            entry = _Entry(path, avals, export, out_tree(), tuple(jax.ShapeDtypeStruct(a.shape, a.dtype)
+                                                                  for a in exported.out_avals), flat_donate, traced)
+        _entries[memo] = entry
     return StoredProgram(entry, in_tree, shardings)
+
+
+def _read_kept(path: Path, avals: tuple) -> executable_store.Kept | None:
+    try:
+        data = executable_store.path_beside(path).read_bytes()
+    except OSError:
+        return None
+    kept = executable_store.read(data)
+    return kept if kept is not None and kept.in_avals == avals else None  # not a foreign file under its name
 
 
 _lapack_lock = threading.Lock()
@@ -175,12 +245,11 @@ def _aval(x) -> tuple:
     return tuple(np.shape(x)), x.dtype, bool(getattr(x, "weak_type", False))
 
 
-def _load_or_export(name: str, fn: Callable, in_tree, avals: tuple, statics: dict, shardings,
+def _load_or_export(path: Path | None, fn: Callable, in_tree, avals: tuple, statics: dict, shardings,
                     out_sharding) -> tuple[jax.export.Exported, bool]:
     """The program from the store, or traced now and stored: (it, whether it was traced)."""
     specs = [jax.ShapeDtypeStruct(shape, dtype, weak_type=weak, sharding=s)
              for (shape, dtype, weak), s in zip(avals, shardings or (None,) * len(avals))]
-    path = _path(name, in_tree, avals, statics, (shardings, out_sharding))
     if path is not None:
         try:
             exported = jax.export.deserialize(bytearray(path.read_bytes()))
@@ -194,7 +263,7 @@ def _load_or_export(name: str, fn: Callable, in_tree, avals: tuple, statics: dic
 
     exported = jax.export.export(jax.jit(flat, out_shardings=out_sharding))(*specs)
     if path is not None:
-        _write(path, exported.serialize())
+        write_whole(path, exported.serialize())
     return exported, True
 
 
@@ -226,12 +295,12 @@ def _source_digest() -> str:
     return h.hexdigest()
 
 
-def _write(path: Path, data: bytes) -> None:
+def write_whole(path: Path, data: bytes) -> None:
     """Whole or not at all: through a temporary file renamed into place, so that two
     runs writing the same program, or a kill, never leave half a file."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=_SUFFIX)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=path.suffix)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)

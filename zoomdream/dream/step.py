@@ -601,6 +601,11 @@ class Program:
     def lowered(self) -> jax.stages.Lowered:
         return self.stored.lower(*self.args)
 
+    def compile(self) -> jax.stages.Compiled:
+        """The program's executable, kept for the frame's calls: the one the store kept,
+        or compiled from :attr:`lowered`."""
+        return self.stored.compile(*self.args, lowered=None if self.stored.kept else self.lowered)
+
 
 def frame_programs(params, canvas, values, key, guides: tuple = (), *, spec: DreamSpec,
                    move: bool = False, hold: bool = False) -> Iterator[Program]:
@@ -651,15 +656,18 @@ def compile_programs(programs: Iterable[Program], *, defer_stored: bool = False)
     programs, on two cores; compiling two side by side was not faster). On a CPU, the
     memory compiling freed is then handed back (see host_memory).
 
-    With ``defer_stored``, a program read from the store (a warm start, whose compiled
-    code XLA's cache holds) is left to its first call: the frame's first programs then
-    run while the main thread loads the later ones, instead of after all of them."""
+    With ``defer_stored``, a program read from the store (a warm start, whose executable
+    the store or XLA's cache holds) is left to its first call: the frame's first programs
+    then run while the main thread loads the later ones, instead of after all of them.
+    A kept executable loads without being lowered, here or ahead."""
 
     def now(program: Program) -> bool:
         return not defer_stored or program.stored.traced
 
-    compiled = [(program, program.stored.keep(program.lowered.compile()))
-                for program in _traced_ahead(programs, lower=now) if now(program)]
+    def lower_ahead(program: Program) -> bool:
+        return now(program) and not program.stored.kept
+
+    compiled = [(program, program.compile()) for program in _traced_ahead(programs, lower=lower_ahead) if now(program)]
     host_memory.release_freed_memory()
     return compiled
 
