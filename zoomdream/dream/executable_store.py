@@ -24,7 +24,8 @@ Two rules keep a kept executable safe to run:
   machines).
 
 Kept only on the CPU and for programs on one device, where it was measured and tested.
-A file that cannot be read, or whose executable does not load, is compiled again.
+A file that cannot be read, or whose executable does not load, is compiled again. Like
+JAX's own cache, the folder is trusted: what it holds runs as code (and is unpickled).
 """
 
 from __future__ import annotations

@@ -80,11 +80,10 @@ def note_called(path: Path) -> None:
 
 def after_frame() -> None:
     """A frame is finished: remember the programs called so far for the next start (where
-    there are new ones), and stop loading others ahead."""
-    global _remembered, _ahead
+    there are new ones), and load no more ahead (what is loaded is still taken)."""
+    global _remembered
     if _ahead is not None:
         _ahead.stop(wait=False)
-        _ahead = None
     with _lock:
         if len(_called) == _remembered:
             return
