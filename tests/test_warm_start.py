@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from zoomdream.dream import executable_store, program_store, warm_start
+from zoomdream.frontends import startup
 
 
 @pytest.fixture()
@@ -77,23 +78,23 @@ def count_loads(monkeypatch, gate: threading.Event | None = None) -> list:
 def test_only_a_render_loads_ahead(args, renders, monkeypatch):
     monkeypatch.delenv("TPU_WORKER_HOSTNAMES", raising=False)
     monkeypatch.delenv("TPU_PROCESS_ADDRESSES", raising=False)
-    assert warm_start._renders(args) is renders
+    assert startup.renders(args) is renders
 
 
 def test_a_tpu_pod_slice_host_does_not_load_ahead(monkeypatch):
     monkeypatch.setenv("TPU_WORKER_HOSTNAMES", "host-a,host-b")
-    assert not warm_start._renders(["--preset", "classic-zoom"])
+    assert not startup.renders(["--preset", "classic-zoom"])
 
 
 def test_only_the_command_line_is_taken_for_one(monkeypatch):
     monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "zoomdream", "--frames", "3"])
-    assert warm_start._command_line_args() == ["--frames", "3"]
+    assert startup.command_line_args() == ["--frames", "3"]
     monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "pytest", "-x"])
     monkeypatch.setattr(sys, "argv", ["/usr/lib/python3/site-packages/pytest/__main__.py", "-x"])
-    assert warm_start._command_line_args() is None
+    assert startup.command_line_args() is None
     monkeypatch.setattr(sys, "orig_argv", ["python", "/venv/bin/zoomdream", "--quiet"])
     monkeypatch.setattr(sys, "argv", ["/venv/bin/zoomdream", "--quiet"])
-    assert warm_start._command_line_args() == ["--quiet"]
+    assert startup.command_line_args() == ["--quiet"]
 
 
 def test_the_record_lists_the_called_executables_in_order_once(store):
@@ -145,8 +146,7 @@ def test_executables_of_another_machine_in_the_record_are_passed_over(store, mon
     for mine, theirs in zip(paths, foreign):
         (store / theirs).write_bytes(mine.read_bytes())
     (store / warm_start.RECORD).write_text("\n".join(foreign))
-    monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "zoomdream", "--frames", "1"])
-    warm_start.begin_if_command_line()
+    warm_start.begin()
     assert warm_start._ahead is None
 
 
@@ -193,15 +193,33 @@ print(loaded is not None, sorted(set(sys.modules) - before))
 def test_a_record_that_is_damaged_or_names_other_files_loads_nothing(store, monkeypatch, record):
     kept_executables(1)
     (store / warm_start.RECORD).write_bytes(record)
-    monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "zoomdream", "--frames", "1"])
-    warm_start.begin_if_command_line()
+    warm_start.begin()
     assert warm_start._ahead is None
 
 
-def test_a_good_record_loads_ahead_for_the_command_line(store, monkeypatch):
+def test_a_good_record_loads_ahead(store, monkeypatch):
     paths = kept_executables(2)
-    monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "zoomdream", "--frames", "1"])
     loads = count_loads(monkeypatch)
-    warm_start.begin_if_command_line()
+    warm_start.begin()
     warm_start._ahead._thread.join()
     assert len(loads) == 2 and warm_start.take(paths[0]) is not None
+
+
+@pytest.mark.parametrize("after", [0.2, 0.6])
+def test_ctrl_c_while_the_command_line_starts_is_one_line(tmp_path, after):
+    """Ctrl-C while JAX and zoomdream import (tracebacks, or an abort inside JAX's C++
+    callbacks, before) waits for the imports and ends the start in one line."""
+    import signal
+    import time
+
+    env = dict(os.environ, JAX_PLATFORMS="cpu", ZOOMDREAM_CACHE_DIR=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "zoomdream", "--preset", "classic-zoom", "--frames", "1", "--size",
+                             "64x64", "-o", str(tmp_path / "out.mp4")], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(after)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    lines = [line for line in (out + err).splitlines() if line.strip()]
+    assert proc.returncode == startup.EXIT_INTERRUPTED, err
+    assert len(lines) == 1 and lines[0].startswith("zoomdream: interrupted"), err
+    assert not (tmp_path / "out.mp4").exists()

@@ -12,17 +12,15 @@ the last render did not call means this render is another one, and the thread st
 
 The record of the last render is only a hint: executables of another machine in it are
 passed over, one that does not load is loaded again by its program (and fails there
-the usual way), and a record that is missing or damaged loads nothing. Started only for
-``python -m zoomdream`` / ``zoomdream`` rendering, never for a library import, ``serve``,
-the lists and plans, or ``--distributed`` (the runtime must join before JAX's backend
-starts, which loading would start).
+the usual way), and a record that is missing or damaged loads nothing. Started only by
+``python -m zoomdream`` / ``zoomdream`` about to render (:mod:`zoomdream.frontends.startup`
+says when), never by a library import.
 """
 
 from __future__ import annotations
 
 import atexit
 import concurrent.futures
-import sys
 import threading
 from pathlib import Path
 
@@ -32,7 +30,6 @@ from zoomdream import timeline
 from zoomdream.dream import cache, executable_store
 
 RECORD = "last-render"  # in the programs folder: the executables' file names, one a line
-_NOT_RENDERING = ("--help", "--list-presets", "--list-layers", "--list-keys", "--plan", "--assemble", "--distributed")
 
 _lock = threading.Lock()
 _called: list[str] = []  # this process's executables, in the order of their first call
@@ -40,16 +37,14 @@ _remembered = 0  # how many of them the record holds
 _ahead: _LoadingAhead | None = None
 
 
-def begin_if_command_line() -> None:
-    """Start loading the last render's executables, where this process is the command line
-    about to render."""
+def begin() -> None:
+    """Start loading the last render's executables (the command line does, about to render)."""
     global _ahead
-    args = _command_line_args()
-    if args is None or not _renders(args) or _ahead is not None:
-        return
     folder = cache.programs_dir()
+    if folder is None or _ahead is not None:
+        return
     try:
-        names = (folder / RECORD).read_text().split() if folder is not None else []
+        names = (folder / RECORD).read_text().split()
     except (OSError, UnicodeError):
         return
     try:  # this machine's executables only (starting JAX's backend here: 20 ms it takes anyway)
@@ -93,28 +88,6 @@ def after_frame() -> None:
         from zoomdream.dream.program_store import write_whole  # (which imports this module)
 
         write_whole(folder / RECORD, "".join(f"{n}\n" for n in names).encode())
-
-
-def _command_line_args() -> list[str] | None:
-    """The arguments after ``python -m zoomdream`` or the ``zoomdream`` script, or None
-    where zoomdream was imported otherwise."""
-    command = list(getattr(sys, "orig_argv", []))
-    if "-m" in command:
-        at = command.index("-m")
-        return command[at + 2:] if command[at + 1:at + 2] == ["zoomdream"] else None
-    return sys.argv[1:] if sys.argv and Path(sys.argv[0]).name == "zoomdream" else None
-
-
-def _renders(args: list[str]) -> bool:
-    """Whether these command-line arguments render (argparse takes an option's prefix too)."""
-    if args[:1] == ["serve"] or "-h" in args:
-        return False
-    given = [a.split("=", 1)[0] for a in args if a.startswith("--") and len(a) > 2]
-    if any(option.startswith(a) for a in given for option in _NOT_RENDERING):
-        return False
-    from zoomdream.dream.hosts import on_tpu_pod_slice
-
-    return not on_tpu_pod_slice()
 
 
 class _LoadingAhead:

@@ -17,6 +17,7 @@ from zoomdream import timeline
 from zoomdream.dream import hosts
 from zoomdream.errors import ConfigError
 from zoomdream.frontends import planview
+from zoomdream.frontends.startup import EXIT_INTERRUPTED
 from zoomdream.io import lock, outputs
 from zoomdream.io.images import ImageError
 from zoomdream.network import googlenet
@@ -27,7 +28,6 @@ from zoomdream.schedule.plan import build_plan
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 EPILOG = """\
 examples:
