@@ -20,6 +20,9 @@ from zoomdream.frontends import startup
 def store(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOOMDREAM_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(program_store, "_entries", {})
+    # Programs of this test alone: XLA's cache (one a process, filled by other tests) then
+    # never holds their code, which would keep their executables from being kept.
+    monkeypatch.setattr(program_store, "_source_digest", lambda: str(tmp_path))
     monkeypatch.setattr(warm_start, "_called", [])
     monkeypatch.setattr(warm_start, "_remembered", 0)
     monkeypatch.setattr(warm_start, "_ahead", None)

@@ -24,7 +24,9 @@ Two rules keep a kept executable safe to run:
   machines).
 
 Kept only on the CPU and for programs on one device, where it was measured and tested.
-A file that cannot be read, or whose executable does not load, is compiled again. Like
+A file that cannot be read, or whose executable does not load, is compiled again, or
+read from XLA's cache where that holds the program (and then, by the first rule, not kept
+again: that program loads the slower way until XLA's cache lets it go). Like
 JAX's own cache, the folder is trusted: what it holds runs as code (and is unpickled).
 """
 
