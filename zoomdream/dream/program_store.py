@@ -74,8 +74,8 @@ class StoredProgram:
     """``fn(*args, **statics)`` as an exported program: call it like ``fn``, lower it, or
     ask for its results' shapes.
 
-    Calls run the program's compiled executable directly, compiled on the first call
-    unless :meth:`keep` was given one. (Not through ``jax.jit``'s dispatch: an exported
+    Calls run the program's executable directly, loaded or compiled at the first call
+    unless :meth:`compile` made it before. (Not through ``jax.jit``'s dispatch: an exported
     program's results are committed to their device, and jit would compile again for
     arguments so placed; an executable runs them as they are.)"""
 
@@ -116,11 +116,6 @@ class StoredProgram:
         lowered for ``args`` by :meth:`lower`) or lowered now, and kept there."""
         return self._entry.compiled or self._compile(self._flat(args), lowered)
 
-    def keep(self, compiled: jax.stages.Compiled) -> jax.stages.Compiled:
-        """Run ``compiled`` (this program, lowered by :meth:`lower`) for the calls."""
-        self._entry.compiled = compiled
-        return compiled
-
     def result_shapes(self):
         """The results' shapes and types, as ``jax.eval_shape`` would give them."""
         return jax.tree.unflatten(self._entry.out_tree, list(self._entry.out_avals))
@@ -132,14 +127,16 @@ class StoredProgram:
             loaded, entry.kept = warm_start.take(path) or executable_store.load(entry.kept), None
             if loaded is not None:
                 entry.executable_path = path
-                return self.keep(loaded)
+                entry.compiled = loaded
+                return loaded
         compiled, fresh = executable_store.compile_fresh(lowered or self._lower(leaves))
         if fresh and entry.path is not None and executable_store.applies(self._shardings):
             data = executable_store.serialized(compiled, entry.avals, entry.out_tree)
             if data is not None:
                 entry.executable_path = executable_store.path_beside(entry.path)
                 write_whole(entry.executable_path, data)
-        return self.keep(compiled)
+        entry.compiled = compiled
+        return compiled
 
     def _lower(self, leaves: list) -> jax.stages.Lowered:
         if jax.default_backend() == "cpu":
